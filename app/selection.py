@@ -1,0 +1,152 @@
+"""The Selector: which model answers this request, and why every other one does not.
+
+For one request it (1) finds the capabilities the request needs, (2) asks the estimator for
+each profiled model's predicted quality and cost on the query embedding, (3) applies the
+constraints (allow-list, availability, open breaker, capabilities, context window,
+``max_cost_usd``, having a profile at all), and (4) ranks the eligible models by
+``quality - cost_weight * cost`` with ``app.choice`` -- the same function batch ``predict`` uses.
+The ranked list is the fallback order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.capabilities import prompt_tokens, required_capabilities
+from app.catalog import Catalog, ModelEntry
+from app.choice import PRESETS, rank
+from app.embedding import Vectors, count_tokens
+from app.estimator import Estimator
+from app.schemas import ChatRequest
+
+Availability = Callable[[ModelEntry], str | None]
+"""Returns why a model cannot be called now (missing key, open breaker), or None."""
+
+
+@dataclass
+class Candidate:
+    model: str
+    quality: float | None
+    cost_usd: float
+    utility: float | None
+    eligible: bool
+    reason: str
+
+
+@dataclass
+class Decision:
+    decision_id: str
+    model: str | None
+    capabilities: list[str]
+    cost_weight: float
+    prompt_tokens: int
+    candidates: list[Candidate]
+    order: list[str] = field(default_factory=list)
+    """Eligible models, best first: the chosen one, then the fallbacks."""
+
+    def candidate(self, model: str) -> Candidate | None:
+        return next((c for c in self.candidates if c.model == model), None)
+
+
+def new_decision_id() -> str:
+    return "dec_" + uuid.uuid4().hex
+
+
+class Selector:
+    def __init__(
+        self,
+        catalog: Catalog,
+        estimator: Estimator,
+        availability: Availability,
+        *,
+        default_preset: str = "balanced",
+        default_output_tokens: int = 300,
+    ) -> None:
+        self.catalog = catalog
+        self.estimator = estimator
+        self.availability = availability
+        self.default_preset = default_preset
+        self.default_output_tokens = default_output_tokens
+        self._column = {m: i for i, m in enumerate(estimator.models)}
+
+    def cost_weight(self, request: ChatRequest) -> float:
+        prefs = request.switchboard
+        if prefs is not None and prefs.cost_weight is not None:
+            return prefs.cost_weight
+        preset = (prefs.preset if prefs else None) or self.default_preset
+        return PRESETS[preset]
+
+    def decide(self, request: ChatRequest, embedding: Vectors) -> Decision:
+        needed = required_capabilities(request)
+        tokens = prompt_tokens(request, count_tokens)
+        prediction = self.estimator.predict(
+            embedding[None, :], np.array([tokens], dtype=np.float64)
+        )
+        weight = self.cost_weight(request)
+        output_tokens = min(
+            request.output_limit() or self.default_output_tokens, self.default_output_tokens
+        )
+        candidates = []
+        for entry in self.catalog.models:
+            col = self._column.get(entry.id)
+            quality = None if col is None else float(prediction.quality[0, col])
+            data_cost = np.nan if col is None else float(prediction.cost[0, col])
+            cost = data_cost if np.isfinite(data_cost) else entry.cost_usd(tokens, output_tokens)
+            reason = self._exclusion(entry, request, needed, tokens, cost, quality)
+            utility = None if quality is None else quality - weight * cost
+            candidates.append(Candidate(entry.id, quality, cost, utility, reason == "", reason))
+        order = self._rank(candidates, weight)
+        for c in candidates:
+            if c.eligible and not c.reason:
+                c.reason = "chosen" if order and c.model == order[0] else "lower utility"
+        candidates.sort(
+            key=lambda c: (not c.eligible, -(c.utility if c.utility is not None else -1e9))
+        )
+        return Decision(
+            decision_id=new_decision_id(),
+            model=order[0] if order else None,
+            capabilities=needed,
+            cost_weight=weight,
+            prompt_tokens=tokens,
+            candidates=candidates,
+            order=order,
+        )
+
+    def _rank(self, candidates: list[Candidate], weight: float) -> list[str]:
+        eligible = [c for c in candidates if c.eligible and c.quality is not None]
+        if not eligible:
+            return []
+        quality = np.array([c.quality for c in eligible], dtype=np.float64)
+        cost = np.array([c.cost_usd for c in eligible], dtype=np.float64)
+        return [eligible[i].model for i in rank(quality, cost, weight)]
+
+    def _exclusion(
+        self,
+        entry: ModelEntry,
+        request: ChatRequest,
+        needed: list[str],
+        tokens: int,
+        cost: float,
+        quality: float | None,
+    ) -> str:
+        """Why ``entry`` may not answer this request; empty when it may."""
+        prefs = request.switchboard
+        if prefs is not None and prefs.models is not None and entry.id not in prefs.models:
+            return "not in the request's allow-list"
+        unavailable = self.availability(entry)
+        if unavailable:
+            return unavailable
+        missing = [c for c in needed if c not in entry.capabilities]
+        if missing:
+            return "lacks capability " + ", ".join(missing)
+        if tokens > entry.context_window:
+            return f"prompt of ~{tokens} tokens exceeds context window {entry.context_window}"
+        if prefs is not None and prefs.max_cost_usd is not None and cost > prefs.max_cost_usd:
+            return f"estimated cost ${cost:.6f} exceeds max_cost_usd ${prefs.max_cost_usd:g}"
+        if quality is None:
+            return "no capability profile (routed only when requested by id)"
+        return ""

@@ -1,0 +1,142 @@
+"""The long-lived objects of one running service, and how the lifespan builds and stops them.
+
+Everything with a lifetime (httpx client, local model servers, encoder, adapters) is created
+in ``start_services`` and closed in ``Services.aclose``; routers receive ``Services`` through a
+typed dependency. Nothing here lives at module level.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from adapters.registry import build_adapter
+
+from adapters.base import ChatAdapter
+from app.breaker import CircuitBreakers
+from app.catalog import Catalog, ModelEntry, load_catalog
+from app.dispatch import Gateway, RetryPolicy
+from app.embedding import load_encoder
+from app.embedding_service import EmbeddingService
+from app.errors import ConfigError
+from app.estimator import Estimator
+from app.local_servers import LocalServer
+from app.metrics import Metrics
+from app.profiles import load_profiles
+from app.selection import Selector
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Availability:
+    """Why a catalog model cannot be called right now (None when it can)."""
+
+    breakers: CircuitBreakers
+    local: dict[str, LocalServer] = field(default_factory=dict)
+    local_failures: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, entry: ModelEntry) -> str | None:
+        if entry.missing_key():
+            return f"unavailable: {entry.api_key_env} is not set"
+        if entry.launch is not None:
+            if entry.id in self.local_failures:
+                return f"unavailable: local server failed ({self.local_failures[entry.id]})"
+            server = self.local.get(entry.id)
+            if server is None or not server.running:
+                return "unavailable: local server not running"
+        if self.breakers.is_open(entry.id):
+            return "unavailable: circuit breaker open after repeated failures"
+        return None
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: Catalog
+    metrics: Metrics
+    availability: Availability
+    http: httpx.AsyncClient
+    embeddings: EmbeddingService
+    estimator: Estimator
+    selector: Selector
+    gateway: Gateway
+    adapters: dict[str, ChatAdapter]
+
+    async def aclose(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.aclose()
+        await self.embeddings.aclose()
+        await self.http.aclose()
+        for server in self.availability.local.values():
+            await server.stop()
+
+
+async def _start_local(
+    catalog: Catalog, settings: Settings, cache_dir: Path
+) -> tuple[dict[str, LocalServer], dict[str, str]]:
+    servers: dict[str, LocalServer] = {}
+    failures: dict[str, str] = {}
+    if not settings.manage_local:
+        return servers, failures
+    for entry in catalog.models:
+        if entry.launch is None:
+            continue
+        server = LocalServer(entry, cache_dir)
+        try:
+            await server.start(settings.local_start_timeout_s)
+        except ConfigError as exc:
+            log.error("local model %s not started: %s", entry.id, exc.message)
+            failures[entry.id] = exc.message
+            continue
+        servers[entry.id] = server
+    return servers, failures
+
+
+async def start_services(settings: Settings) -> Services:
+    catalog = load_catalog(settings.catalog)
+    cache_dir = settings.cache_dir or Path.home() / ".cache" / "switchboard"
+    encoder = load_encoder(settings.embedding_model, settings.embedding_backend, cache_dir)
+    learned = load_profiles(settings.profiles) if settings.profiles else None
+    estimator = Estimator(
+        learned,
+        declared={m.id: m.profile for m in catalog.models if m.profile is not None},
+        aliases={m.id: m.data_name for m in catalog.models},
+        encoder=encoder,
+    )
+    local, failures = await _start_local(catalog, settings, cache_dir)
+    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+    adapters = {}
+    for entry in catalog.models:
+        server = local.get(entry.id)
+        if entry.launch is not None and server is None:
+            continue
+        endpoint = entry.endpoint(server.base_url if server else None)
+        adapters[entry.id] = build_adapter(entry.adapter, endpoint, http)
+    breakers = CircuitBreakers(settings.breaker_failures, settings.breaker_cooldown_s)
+    availability = Availability(breakers, local, failures)
+    policy = RetryPolicy(
+        settings.retries, settings.max_fallbacks, settings.backoff_base_s, settings.backoff_max_s
+    )
+    selector = Selector(
+        catalog,
+        estimator,
+        availability,
+        default_preset=settings.default_preset,
+        default_output_tokens=settings.default_output_tokens,
+    )
+    return Services(
+        settings=settings,
+        catalog=catalog,
+        metrics=Metrics(),
+        availability=availability,
+        http=http,
+        embeddings=EmbeddingService(encoder, cache_size=settings.embedding_cache_size),
+        estimator=estimator,
+        selector=selector,
+        gateway=Gateway(adapters, breakers, policy),
+        adapters=adapters,
+    )

