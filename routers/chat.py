@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.accounting import Outcome, record
 from app.dispatch import Attempt
+from app.embedding import count_tokens
 from app.errors import UpstreamError
 from app.routing import Routed, route
 from app.schemas import ChatChunk, ChatRequest, Usage
@@ -77,16 +78,22 @@ async def _stream(
     async def events() -> AsyncIterator[bytes]:
         usage: Usage | None = None
         error: UpstreamError | None = None
+        text: list[str] = []
         try:
             async for chunk in _chain(first, rest):
                 chunk.model = attempt.model
-                if chunk.usage is not None and not chunk.choices:
+                if chunk.usage is not None:
                     usage = chunk.usage
-                    if not want_usage:
+                    if not chunk.choices:
                         continue
-                elif not want_usage:
                     chunk.usage = None
+                text.extend(c.delta.content or "" for c in chunk.choices)
                 yield _sse(chunk.model_dump_json(exclude_none=True))
+            if usage is None:  # some servers (llama.cpp) never report usage when streaming
+                usage = _estimated_usage(routed.decision.prompt_tokens, "".join(text))
+            if want_usage:
+                final = ChatChunk(id=first.id, model=attempt.model, usage=usage)
+                yield _sse(final.model_dump_json(exclude_none=True))
         except UpstreamError as exc:
             error = exc
             yield _sse(json.dumps(exc.envelope()))
@@ -109,6 +116,15 @@ async def _stream(
 
     return StreamingResponse(
         events(), media_type="text/event-stream", headers=_headers(routed, attempt, overhead_s)
+    )
+
+
+def _estimated_usage(prompt_tokens: int, text: str) -> Usage:
+    completion = count_tokens(text) if text else 0
+    return Usage(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion,
+        total_tokens=prompt_tokens + completion,
     )
 
 
