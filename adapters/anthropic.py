@@ -105,7 +105,9 @@ def parse_response(body: bytes) -> ChatCompletion:
                 finish_reason=STOP_REASONS.get(payload.get("stop_reason") or "", "stop"),
             )
         ],
-        usage=Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
+        usage=Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        ),
     )
 
 

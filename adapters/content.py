@@ -51,5 +51,7 @@ def finish_chunk(chunk_id: str, reason: str) -> ChatChunk:
 
 
 def usage_chunk(chunk_id: str, prompt: int, completion: int) -> ChatChunk:
-    usage = Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+    usage = Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
     return ChatChunk(id=chunk_id, choices=[], usage=usage)

@@ -12,11 +12,27 @@ from collections.abc import AsyncIterator
 import httpx
 
 from adapters.base import Endpoint
-from adapters.content import data_url, finish_chunk, new_id, parts, system_text, text_chunk, usage_chunk
+from adapters.content import (
+    data_url,
+    finish_chunk,
+    new_id,
+    parts,
+    system_text,
+    text_chunk,
+    usage_chunk,
+)
 from adapters.sse import SSEDecoder
 from adapters.transport import provider_name, send, stream_bytes
 from app.errors import UpstreamUnavailable
-from app.schemas import AssistantMessage, ChatChunk, ChatCompletion, ChatMessage, ChatRequest, Choice, Usage
+from app.schemas import (
+    AssistantMessage,
+    ChatChunk,
+    ChatCompletion,
+    ChatMessage,
+    ChatRequest,
+    Choice,
+    Usage,
+)
 
 Json = dict[str, object]
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter",
@@ -101,7 +117,9 @@ def parse_response(body: bytes) -> ChatCompletion:
         id=payload.get("responseId") or new_id(),
         model=payload.get("modelVersion", ""),
         choices=[Choice(message=AssistantMessage(content=text), finish_reason=reason or "stop")],
-        usage=Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
+        usage=Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        ),
     )
 
 
@@ -112,7 +130,9 @@ class GeminiAdapter:
         self.provider = provider_name(endpoint.base_url)
 
     async def complete(self, request: ChatRequest) -> ChatCompletion:
-        response = await send(self.client, build_request(self.endpoint, request, stream=False), self.provider)
+        response = await send(
+            self.client, build_request(self.endpoint, request, stream=False), self.provider
+        )
         try:
             return parse_response(response.content)
         except (ValueError, KeyError, TypeError) as exc:

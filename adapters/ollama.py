@@ -12,7 +12,15 @@ from adapters.content import data_url, finish_chunk, new_id, parts, text_chunk, 
 from adapters.sse import NDJSONDecoder
 from adapters.transport import provider_name, send, stream_bytes
 from app.errors import UpstreamUnavailable
-from app.schemas import AssistantMessage, ChatChunk, ChatCompletion, ChatMessage, ChatRequest, Choice, Usage
+from app.schemas import (
+    AssistantMessage,
+    ChatChunk,
+    ChatCompletion,
+    ChatMessage,
+    ChatRequest,
+    Choice,
+    Usage,
+)
 
 Json = dict[str, object]
 DONE_REASONS = {"stop": "stop", "length": "length"}
@@ -58,7 +66,9 @@ def build_request(endpoint: Endpoint, request: ChatRequest, *, stream: bool) -> 
     return httpx.Request(
         "POST",
         f"{endpoint.base_url}/api/chat",
-        content=json.dumps(build_body(endpoint, request, stream=stream), separators=(",", ":")).encode(),
+        content=json.dumps(
+            build_body(endpoint, request, stream=stream), separators=(",", ":")
+        ).encode(),
         headers=headers,
         extensions={"timeout": endpoint.timeout.as_dict()},
     )
@@ -76,7 +86,9 @@ def parse_response(body: bytes) -> ChatCompletion:
                 finish_reason=DONE_REASONS.get(payload.get("done_reason", "stop"), "stop"),
             )
         ],
-        usage=Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion),
+        usage=Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        ),
     )
 
 
@@ -87,7 +99,9 @@ class OllamaAdapter:
         self.provider = provider_name(endpoint.base_url)
 
     async def complete(self, request: ChatRequest) -> ChatCompletion:
-        response = await send(self.client, build_request(self.endpoint, request, stream=False), self.provider)
+        response = await send(
+            self.client, build_request(self.endpoint, request, stream=False), self.provider
+        )
         try:
             return parse_response(response.content)
         except (ValueError, KeyError, TypeError) as exc:
@@ -100,7 +114,9 @@ class OllamaAdapter:
             for line in decoder.feed(raw):
                 payload = json.loads(line)
                 if "error" in payload:
-                    raise UpstreamUnavailable(f"{self.provider} failed mid-stream: {payload['error']}")
+                    raise UpstreamUnavailable(
+                        f"{self.provider} failed mid-stream: {payload['error']}"
+                    )
                 text = payload.get("message", {}).get("content", "")
                 if text:
                     yield text_chunk(chunk_id, text, first=first)
@@ -109,7 +125,9 @@ class OllamaAdapter:
                     reason = DONE_REASONS.get(payload.get("done_reason", "stop"), "stop")
                     yield finish_chunk(chunk_id, reason)
                     yield usage_chunk(
-                        chunk_id, int(payload.get("prompt_eval_count", 0)), int(payload.get("eval_count", 0))
+                        chunk_id,
+                        int(payload.get("prompt_eval_count", 0)),
+                        int(payload.get("eval_count", 0)),
                     )
                     return
         raise UpstreamUnavailable(f"{self.provider} ended the stream early")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from adapters.base import AdapterFactory, ChatAdapter, Endpoint
 from adapters.anthropic import AnthropicAdapter
+from adapters.base import AdapterFactory, ChatAdapter, Endpoint
 from adapters.gemini import GeminiAdapter
 from adapters.ollama import OllamaAdapter
 from adapters.openai_compat import OpenAICompatAdapter

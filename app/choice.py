@@ -13,9 +13,7 @@ DEFAULT_PRESET = "balanced"
 _TIE = 1e-9
 
 
-def rank(
-    quality: NDArray[np.float64], cost: NDArray[np.float64], cost_weight: float
-) -> list[int]:
+def rank(quality: NDArray[np.float64], cost: NDArray[np.float64], cost_weight: float) -> list[int]:
     """Indices of the models, best utility first; near-ties broken toward lower cost."""
     utility = quality - cost_weight * cost
     order = np.lexsort((cost, -np.round(utility / _TIE) * _TIE))
@@ -35,3 +33,17 @@ def choose(
     best = utility.max()
     ties = np.flatnonzero(eligible & (utility >= best - _TIE))
     return int(ties[np.argmin(cost[ties])])
+
+
+def choose_batch(
+    quality: NDArray[np.float64],
+    cost: NDArray[np.float64],
+    cost_weight: float,
+    eligible: NDArray[np.bool_],
+) -> NDArray[np.int64]:
+    """``choose`` for many queries at once: one index per row (-1 where none is eligible)."""
+    utility = np.where(eligible, quality - cost_weight * np.nan_to_num(cost), -np.inf)
+    best = utility.max(axis=1, keepdims=True)
+    ties = eligible & (utility >= best - _TIE)
+    picks = np.argmin(np.where(ties, np.nan_to_num(cost), np.inf), axis=1)
+    return np.where(eligible.any(axis=1), picks, -1).astype(np.int64)

@@ -1,21 +1,116 @@
-"""The ``switchboard`` command line."""
+"""The ``switchboard`` command line: serve, profiles build, predict, eval, calibrate."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from app.embedding import Encoder
+from app.errors import ConfigError
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="switchboard")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="switchboard", description="multi-LLM query router")
     commands = parser.add_subparsers(dest="command", required=True)
+
     serve = commands.add_parser("serve", help="run the service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
-    if args.command == "serve":
-        from app.server import serve as run
 
-        run(args.host, args.port)
+    profiles = commands.add_parser("profiles", help="capability profiles")
+    build = profiles.add_subparsers(dest="action", required=True).add_parser(
+        "build", help="build learned profiles from labelled JSONL"
+    )
+    build.add_argument("--data", type=Path, action="append", required=True)
+    build.add_argument("--out", type=Path, required=True)
+
+    predict = commands.add_parser("predict", help="route a JSONL file of prompts offline")
+    predict.add_argument("--profiles", type=Path, required=True)
+    predict.add_argument("--input", type=Path, required=True)
+    predict.add_argument("--output", type=Path, required=True)
+
+    evaluate = commands.add_parser("eval", help="evaluate routing on labelled data")
+    evaluate.add_argument("--profiles", type=Path, required=True)
+    evaluate.add_argument("--data", type=Path, required=True)
+    evaluate.add_argument("--out", type=Path, required=True)
+
+    cal = commands.add_parser("calibrate", help="find the cost weight for a budget")
+    cal.add_argument("--data", type=Path, required=True)
+    target = cal.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target-cost-usd", type=float)
+    target.add_argument("--strong-share", type=float)
+    cal.add_argument("--profiles", type=Path)
+    return parser
+
+
+def _encoder() -> Encoder:
+    from app.embedding import load_encoder
+
+    return load_encoder(os.environ.get("SWITCHBOARD_EMBEDDING_MODEL") or None)
+
+
+def _build(args: argparse.Namespace) -> None:
+    from app.crossval import embed_cached, profiles_from
+    from app.labelled import read_labelled
+    from app.profiles import save_profiles
+
+    data = read_labelled(args.data)
+    encoder = _encoder()
+    profiles = profiles_from(data, embed_cached(encoder, data.prompts), encoder.model_id)
+    save_profiles(profiles, args.out)
+    print(f"built profiles: {len(data.models)} models, {len(data.prompts)} prompts, in {args.out}")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from app.batch import predict_file
+    from app.profiles import load_profiles
+
+    count = predict_file(load_profiles(args.profiles), _encoder(), args.input, args.output)
+    print(f"wrote {count} predictions to {args.output}")
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from app.offline_eval import evaluate
+
+    report = evaluate(args.profiles, args.data, _encoder())
+    report.write(args.out)
+    print(report.markdown())
+    print(f"\nreport written to {args.out}/report.md, report.json, cost_quality.png")
+
+
+def _calibrate(args: argparse.Namespace) -> None:
+    from app.calibration import calibrate
+    from app.offline_eval import sample_predictions
+
+    data, quality, cost = sample_predictions(args.data, args.profiles, _encoder())
+    result = calibrate(data, quality, cost, target_cost_usd=args.target_cost_usd,
+                       strong_share=args.strong_share)  # fmt: skip
+    print(json.dumps(result.__dict__, indent=2))
+    if not result.met:
+        print("the target cannot be met even at the cheapest setting", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        if args.command == "serve":
+            from app.server import serve
+
+            serve(args.host, args.port)
+        elif args.command == "profiles":
+            _build(args)
+        elif args.command == "predict":
+            _predict(args)
+        elif args.command == "eval":
+            _eval(args)
+        else:
+            _calibrate(args)
+    except ConfigError as exc:
+        raise SystemExit(f"switchboard: {exc.message}") from None
 
 
 if __name__ == "__main__":

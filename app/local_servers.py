@@ -60,6 +60,8 @@ def llama_cpp_command(launch: Launch, gguf: Path, port: int, alias: str) -> list
         "--port", str(port),
         "--n_ctx", str(launch.n_ctx),
         "--verbose", "False",
+        # By default a new request cuts off the one being streamed; queue them instead.
+        "--interrupt_requests", "False",
     ]  # fmt: skip
     if launch.chat_format:
         command += ["--chat_format", launch.chat_format]

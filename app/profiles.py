@@ -44,7 +44,8 @@ class LearnedProfiles:
 
     @property
     def priors(self) -> NDArray[np.float64]:
-        return np.nanmean(self.scores.astype(np.float64), axis=0)
+        priors: NDArray[np.float64] = np.nanmean(self.scores.astype(np.float64), axis=0)
+        return priors
 
 
 def save_profiles(profiles: LearnedProfiles, out: Path) -> None:

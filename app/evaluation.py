@@ -1,0 +1,145 @@
+"""Routing quality on labelled data: cost-quality curves, AIQ, APGR and CPT, and baselines.
+
+Definitions follow PRODUCT.md ("How routing quality is measured"):
+
+- A router, swept over cost weights, gives points (mean cost, mean quality) of its picks.
+- AIQ (RouterBench): the area under the non-decreasing convex hull of those points over the cost
+  range of the single models, divided by that range. Outside the points the hull is extended
+  flat (a router can always spend less by mixing in its cheapest pick, and never needs to spend
+  more than its best point).
+- APGR / CPT(x%) (RouteLLM, two models): performance gap recovered between the weak and strong
+  model as a function of the share of calls sent to the strong model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.choice import choose_batch
+
+Matrix = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Point:
+    cost: float
+    quality: float
+    label: str = ""
+
+
+def sweep_weights(costs: Matrix) -> NDArray[np.float64]:
+    """Cost weights from 0 to 'always the cheapest', log-spaced on the data's cost scale."""
+    finite = costs[np.isfinite(costs)]
+    spread = float(np.median(finite)) if finite.size and np.median(finite) > 0 else 1e-3
+    return np.concatenate([[0.0], np.geomspace(1e-3 / spread, 1e3 / spread, 60)])
+
+
+def curve(
+    quality_pred: Matrix,
+    cost_pred: Matrix,
+    scores: Matrix,
+    costs: Matrix,
+    weights: NDArray[np.float64],
+) -> list[Point]:
+    """The router's (true mean cost, true mean quality) for each cost weight."""
+    eligible = np.isfinite(scores)
+    rows = np.arange(scores.shape[0])
+    points = []
+    for w in weights:
+        pick = choose_batch(quality_pred, cost_pred, float(w), eligible)
+        points.append(
+            Point(
+                float(np.nanmean(costs[rows, pick])), float(np.mean(scores[rows, pick])), f"{w:g}"
+            )
+        )
+    return points
+
+
+def hull(points: list[Point]) -> list[Point]:
+    """The non-decreasing upper convex hull of ``points``, ordered by cost."""
+    ordered = sorted(points, key=lambda p: (p.cost, -p.quality))
+    upper: list[Point] = []
+    for p in ordered:
+        if upper and p.quality <= upper[-1].quality:
+            continue  # costs more, gains nothing: never on a non-decreasing hull
+        while len(upper) >= 2:
+            a, b = upper[-2], upper[-1]
+            cross = (b.cost - a.cost) * (p.quality - a.quality) - (b.quality - a.quality) * (
+                p.cost - a.cost
+            )
+            if cross >= 0:
+                upper.pop()
+            else:
+                break
+        upper.append(p)
+    return upper
+
+
+def aiq(points: list[Point], low: float, high: float) -> float:
+    """Area under the non-decreasing convex hull over [low, high], divided by its width."""
+    top = hull(points)
+    if not top or high <= low:
+        return top[-1].quality if top else 0.0
+    xs = np.array([p.cost for p in top])
+    ys = np.array([p.quality for p in top])
+    grid = np.linspace(low, high, 2001)
+    values = np.interp(grid, xs, ys)  # flat beyond the ends
+    return float(np.trapezoid(values, grid) / (high - low))
+
+
+def quality_at_cost(points: list[Point], budget: float) -> float:
+    top = hull(points)
+    return float(np.interp(budget, [p.cost for p in top], [p.quality for p in top]))
+
+
+def cost_at_quality(points: list[Point], target: float) -> float | None:
+    """The least cost at which the hull reaches ``target`` quality (None if it never does)."""
+    top = hull(points)
+    if not top or top[-1].quality < target:
+        return None
+    if top[0].quality >= target:
+        return top[0].cost
+    return float(np.interp(target, [p.quality for p in top], [p.cost for p in top]))
+
+
+def singles(scores: Matrix, costs: Matrix, models: list[str]) -> list[Point]:
+    return [
+        Point(float(np.nanmean(costs[:, j])), float(np.nanmean(scores[:, j])), m)
+        for j, m in enumerate(models)
+    ]
+
+
+def oracle(scores: Matrix, costs: Matrix) -> Point:
+    """Best model per prompt, cheapest among ties."""
+    best = np.nanmax(scores, axis=1, keepdims=True)
+    masked = np.where(scores >= best - 1e-9, np.nan_to_num(costs, nan=0.0), np.inf)
+    pick = np.argmin(masked, axis=1)
+    rows = np.arange(scores.shape[0])
+    return Point(float(np.nanmean(costs[rows, pick])), float(np.mean(scores[rows, pick])), "oracle")
+
+
+def apgr(
+    strong_share: NDArray[np.float64], quality: NDArray[np.float64], weak: float, strong: float
+) -> float:
+    """Average performance gap recovered over strong-call shares from 0 to 1."""
+    gap = (quality - weak) / (strong - weak) if strong != weak else np.zeros_like(quality)
+    order = np.argsort(strong_share)
+    xs = np.concatenate([[0.0], strong_share[order], [1.0]])
+    ys = np.concatenate([[0.0], np.maximum.accumulate(gap[order]), [1.0]])
+    return float(np.trapezoid(ys, xs))
+
+
+def cpt(
+    strong_share: NDArray[np.float64],
+    quality: NDArray[np.float64],
+    weak: float,
+    strong: float,
+    x: float,
+) -> float | None:
+    """The least share of strong calls that recovers ``x`` of the weak-strong gap."""
+    gap = (quality - weak) / (strong - weak) if strong != weak else np.ones_like(quality)
+    reached = strong_share[gap >= x]
+    return float(reached.min()) if reached.size else None
