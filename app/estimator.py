@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from app.embedding import Encoder
 from app.neighbours import NeighbourIndex
-from app.profiles import DeclaredProfile, LearnedProfiles
+from app.profiles import DeclaredProfile, LearnedProfiles, shrunk_means
 
 Matrix = NDArray[np.float64]
 
@@ -70,8 +70,8 @@ class LearnedPredictor:
         self.scores = np.asarray(profiles.scores)[:, columns]
         self.costs = np.asarray(profiles.costs)[:, columns]
         self.index = NeighbourIndex.build(np.asarray(profiles.embeddings))
+        self.prior = shrunk_means(self.scores)
         with np.errstate(all="ignore"):
-            self.prior = np.nanmean(self.scores.astype(np.float64), axis=0)
             self.cost_prior = np.nanmean(self.costs.astype(np.float64), axis=0)
         self.has_costs = np.isfinite(self.costs).any(axis=0)
 

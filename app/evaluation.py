@@ -139,7 +139,17 @@ def cpt(
     strong: float,
     x: float,
 ) -> float | None:
-    """The least share of strong calls that recovers ``x`` of the weak-strong gap."""
+    """The least share of strong calls that recovers ``x`` of the weak-strong gap.
+
+    Between two router settings a mix of both is possible, so the curve is interpolated.
+    """
     gap = (quality - weak) / (strong - weak) if strong != weak else np.ones_like(quality)
-    reached = strong_share[gap >= x]
-    return float(reached.min()) if reached.size else None
+    order = np.argsort(strong_share)
+    shares, gaps = strong_share[order], np.maximum.accumulate(gap[order])
+    if gaps.size == 0 or gaps[-1] < x - 1e-9:
+        return None
+    i = int(np.argmax(gaps >= x - 1e-9))
+    if i == 0 or gaps[i] == gaps[i - 1]:
+        return float(shares[i])
+    t = (x - gaps[i - 1]) / (gaps[i] - gaps[i - 1])
+    return float(shares[i - 1] + t * (shares[i] - shares[i - 1]))

@@ -44,8 +44,26 @@ class LearnedProfiles:
 
     @property
     def priors(self) -> NDArray[np.float64]:
-        priors: NDArray[np.float64] = np.nanmean(self.scores.astype(np.float64), axis=0)
-        return priors
+        return shrunk_means(np.asarray(self.scores))
+
+
+PRIOR_STRENGTH = 10.0
+"""Pseudo-count pulling a model's overall level toward the all-model mean: a model with a handful
+of labels must not get an overall level of 1.0 from two lucky answers."""
+
+
+def shrunk_means(
+    values: NDArray[np.float32], strength: float = PRIOR_STRENGTH
+) -> NDArray[np.float64]:
+    """Per-column means of ``values`` (NaN = missing), shrunk toward the overall mean."""
+    data = values.astype(np.float64)
+    known = np.isfinite(data)
+    if not known.any():
+        return np.full(data.shape[1], np.nan)
+    overall = float(data[known].mean())
+    total = np.where(known, data, 0.0).sum(axis=0)
+    means: NDArray[np.float64] = (total + strength * overall) / (known.sum(axis=0) + strength)
+    return means
 
 
 def save_profiles(profiles: LearnedProfiles, out: Path) -> None:

@@ -1,0 +1,54 @@
+"""Evaluation maths: hull, AIQ, oracle, APGR and CPT on cases whose answers are known."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from app import evaluation as ev
+
+
+def test_hull_is_non_decreasing_and_convex() -> None:
+    points = [
+        ev.Point(1, 0.5),
+        ev.Point(2, 0.9),
+        ev.Point(3, 0.7),
+        ev.Point(1.5, 0.6),
+        ev.Point(2.5, 0.95),
+    ]
+    top = ev.hull(points)
+    assert [p.cost for p in top] == [1, 2, 2.5]
+    assert all(a.quality < b.quality for a, b in itertools.pairwise(top))
+
+
+def test_aiq_of_a_flat_line_is_its_height_and_mixing_is_linear() -> None:
+    assert abs(ev.aiq([ev.Point(1, 0.7), ev.Point(3, 0.7)], 1, 3) - 0.7) < 1e-9
+    # two models at (1, 0.5) and (3, 0.9): random mixes give the straight line, area 0.7
+    assert abs(ev.aiq([ev.Point(1, 0.5), ev.Point(3, 0.9)], 1, 3) - 0.7) < 1e-6
+    # a router reaching 0.9 already at cost 1 dominates: AIQ 0.9
+    assert abs(ev.aiq([ev.Point(1, 0.9)], 1, 3) - 0.9) < 1e-9
+
+
+def test_cost_and_quality_lookups_on_the_hull() -> None:
+    points = [ev.Point(1, 0.5), ev.Point(3, 0.9)]
+    assert abs(ev.quality_at_cost(points, 2) - 0.7) < 1e-9
+    assert abs((ev.cost_at_quality(points, 0.7) or 0) - 2) < 1e-9
+    assert ev.cost_at_quality(points, 0.95) is None
+
+
+def test_oracle_picks_the_cheapest_correct_model() -> None:
+    scores = np.array([[1.0, 1.0], [0.0, 1.0], [0.0, 0.0]])
+    costs = np.array([[1.0, 5.0], [1.0, 5.0], [1.0, 5.0]])
+    oracle = ev.oracle(scores, costs)
+    assert abs(oracle.quality - 2 / 3) < 1e-9
+    assert abs(oracle.cost - (1 + 5 + 1) / 3) < 1e-9
+
+
+def test_random_routing_has_apgr_one_half_and_cpt50_one_half() -> None:
+    share = np.linspace(0, 1, 11)
+    quality = 0.5 + 0.4 * share  # weak 0.5, strong 0.9, linear in the share: random mixing
+    assert abs(ev.apgr(share, quality, 0.5, 0.9) - 0.5) < 0.01
+    assert abs((ev.cpt(share, quality, 0.5, 0.9, 0.5) or 0) - 0.5) < 1e-9
+    better = np.minimum(0.9, 0.5 + 0.8 * share)
+    assert ev.apgr(share, better, 0.5, 0.9) > 0.7
