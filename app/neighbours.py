@@ -46,17 +46,20 @@ def kmeans(vectors: Floats, clusters: int, seed: int = 0) -> Floats:
 
 @dataclass
 class NeighbourIndex:
-    vectors: Floats
+    vectors: Floats  # exact: stored transposed (d, n); IVF: (n, d) sorted by list
+
     centroids: Floats | None = None
-    order: Rows | None = None  # rows sorted by list
-    offsets: Rows | None = None  # list j is order[offsets[j]:offsets[j + 1]]
+    order: Rows | None = None  # original row of each sorted vector
+    offsets: Rows | None = None  # list j is vectors[offsets[j]:offsets[j + 1]]
 
     @classmethod
     def build(cls, vectors: Floats, exact: bool = False) -> NeighbourIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         n = len(vectors)
         if exact or n <= EXACT_MAX:
-            return cls(vectors)
+            # (1, d) @ (d, n) with a contiguous (d, n) matrix reads memory in order: about 3x
+            # faster than multiplying by the transpose of an (n, d) matrix.
+            return cls(np.ascontiguousarray(vectors.T))
         rng = np.random.default_rng(0)
         sample = vectors[rng.choice(n, min(n, TRAIN_SAMPLE), replace=False)]
         centroids = kmeans(sample, int(2 * np.sqrt(n)))
@@ -65,21 +68,23 @@ class NeighbourIndex:
         )
         order = np.argsort(assign, kind="stable").astype(np.int64)
         offsets = np.searchsorted(assign[order], np.arange(len(centroids) + 1)).astype(np.int64)
-        return cls(vectors, centroids, order, offsets)
+        return cls(np.ascontiguousarray(vectors[order]), centroids, order, offsets)
 
     def search(self, queries: Floats, k: int) -> tuple[Rows, NDArray[np.float64]]:
         """Rows and cosine similarities of the ``k`` most similar prompts, per query."""
         queries = np.atleast_2d(queries).astype(np.float32, copy=False)
         if self.centroids is None:
-            return _top(queries @ self.vectors.T, k)
+            return _top(queries @ self.vectors, k)
         assert self.order is not None and self.offsets is not None
         rows = np.zeros((len(queries), k), dtype=np.int64)
         sims = np.full((len(queries), k), -1.0)
         probes = _top(queries @ self.centroids.T, PROBES)[0]
         for q, lists in enumerate(probes):
-            candidates = np.concatenate(
-                [self.order[self.offsets[j] : self.offsets[j + 1]] for j in lists]
-            )
-            top, top_sims = _top((self.vectors[candidates] @ queries[q])[None, :], k)
-            rows[q, : top.shape[1]], sims[q, : top.shape[1]] = candidates[top[0]], top_sims[0]
+            # Score each probed list in place (a contiguous block): no copy of the vectors.
+            spans = [(self.offsets[j], self.offsets[j + 1]) for j in lists]
+            scores = np.concatenate([self.vectors[a:b] @ queries[q] for a, b in spans])
+            positions = np.concatenate([np.arange(a, b) for a, b in spans])
+            top, top_sims = _top(scores[None, :], k)
+            found = self.order[positions[top[0]]]
+            rows[q, : found.shape[0]], sims[q, : found.shape[0]] = found, top_sims[0]
         return rows, sims

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from threadpoolctl import threadpool_limits
 from adapters.registry import build_adapter
 
 from adapters.base import ChatAdapter
@@ -97,6 +98,9 @@ async def _start_local(
 
 
 async def start_services(settings: Settings) -> Services:
+    # One query at a time is a matrix-vector product: BLAS threads only add wake-up latency
+    # (measured: 8 ms instead of 0.5 ms for 10k x 384 on 2 cores). Concurrency comes from requests.
+    threadpool_limits(limits=1, user_api="blas")
     catalog = load_catalog(settings.catalog)
     cache_dir = settings.cache_dir or Path.home() / ".cache" / "switchboard"
     encoder = load_encoder(settings.embedding_model, settings.embedding_backend, cache_dir)
