@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 from threadpoolctl import threadpool_limits
-from adapters.registry import build_adapter
 
 from adapters.base import ChatAdapter
+from adapters.registry import build_adapter
 from app.breaker import CircuitBreakers
 from app.catalog import Catalog, ModelEntry, load_catalog
 from app.dispatch import Gateway, RetryPolicy

@@ -18,9 +18,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.choice import rank  # noqa: E402
-from app.estimator import Estimator  # noqa: E402
-from app.profiles import LearnedProfiles  # noqa: E402
+from app.choice import rank
+from app.estimator import Estimator
+from app.profiles import LearnedProfiles
 
 MODELS = 11
 DIM = 384
@@ -65,7 +65,7 @@ def main() -> None:
             prediction = estimator.predict(query[None, :], np.array([100.0]))
             rank(prediction.quality[0], prediction.cost[0], 20.0)
             timings.append(time.perf_counter() - t0)
-        learned = estimator._learned  # noqa: SLF001 - the bench reports which index was used
+        learned = estimator._learned
         kind = "IVF" if learned is not None and learned.index.centroids is not None else "exact"
         ms = np.array(timings) * 1000
         print(
