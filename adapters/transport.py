@@ -35,7 +35,7 @@ async def stream_bytes(
         raise from_transport(provider, exc) from exc
     try:
         await raise_for_status(provider, response)
-        async for chunk in response.aiter_raw():
+        async for chunk in response.aiter_bytes():  # decoded: providers may gzip streams
             yield chunk
     except httpx.TransportError as exc:
         raise from_transport(provider, exc) from exc

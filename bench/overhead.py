@@ -2,8 +2,10 @@
 
 Starts the real llama.cpp server (Gemma 3 270M) and Switchboard under uvicorn with a catalog
 pointing at that server, then in one run measures, direct vs. through Switchboard:
-non-streaming latency and streaming time-to-first-token at concurrency 1 and 16, and
-requests per second for the dry-run ``/v1/route``. Prints a Markdown table.
+non-streaming latency and streaming time-to-first-token at concurrency 1 (paired: each prompt
+direct, then through Switchboard, so llama.cpp's own variance cancels) and 16, requests per
+second for the dry-run ``/v1/route``, and Switchboard's self-reported time (the
+``x-switchboard-overhead-ms`` header: everything but waiting on the model). Prints a table.
 
     .venv/bin/python bench/overhead.py [--requests 40]
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import tempfile
 import time
@@ -36,32 +37,60 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def one(client: httpx.AsyncClient, url: str, model: str, stream: bool, n: int) -> float:
+async def one(
+    client: httpx.AsyncClient, url: str, model: str, stream: bool, n: str
+) -> tuple[float, float]:
+    """Seconds to the full reply (or first token), and Switchboard's own reported overhead."""
     body = {**BODY, "model": model, "stream": stream,
             "messages": [{"role": "user", "content": f"Name a colour. ({n})"}]}  # fmt: skip
     started = time.perf_counter()
     if not stream:
-        (await client.post(url, json=body)).raise_for_status()
-        return time.perf_counter() - started
+        reply = await client.post(url, json=body)
+        reply.raise_for_status()
+        return time.perf_counter() - started, float(
+            reply.headers.get("x-switchboard-overhead-ms", 0)
+        )
     async with client.stream("POST", url, json=body) as reply:
         reply.raise_for_status()
+        overhead = float(reply.headers.get("x-switchboard-overhead-ms", 0))
         async for line in reply.aiter_lines():
             if line.startswith("data: {") and '"content"' in line:
-                return time.perf_counter() - started
-    return time.perf_counter() - started
+                return time.perf_counter() - started, overhead
+    return time.perf_counter() - started, overhead
 
 
-async def phase(url: str, model: str, stream: bool, concurrency: int, total: int) -> list[float]:
+async def paired(
+    direct: str, board: str, stream: bool, total: int
+) -> tuple[list[float], list[float], list[float]]:
+    """Concurrency 1: the same prompt direct, then through Switchboard, alternating."""
+    d, s, own = [], [], []
+    async with httpx.AsyncClient(timeout=120) as client:
+        for n in range(total):
+            d.append(
+                (await one(client, direct + "/chat/completions", "gemma-3-270m", stream, n))[0]
+            )
+            t, o = await one(client, board + "/v1/chat/completions", "auto", stream, n)
+            s.append(t)
+            own.append(o / 1000)
+    return d, s, own
+
+
+async def concurrent(
+    url: str, model: str, stream: bool, concurrency: int, total: int, tag: str
+) -> tuple[list[float], list[float]]:
     timings: list[float] = []
+    own: list[float] = []
     counter = iter(range(total))
     async with httpx.AsyncClient(timeout=120) as client:
 
         async def worker() -> None:
             for n in counter:
-                timings.append(await one(client, url, model, stream, n))
+                t, o = await one(client, url, model, stream, f"{tag}{n:04d}")
+                timings.append(t)
+                own.append(o / 1000)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return timings
+    return timings, own
 
 
 async def route_rps(url: str, seconds: float = 5.0, concurrency: int = 16) -> float:
@@ -72,12 +101,8 @@ async def route_rps(url: str, seconds: float = 5.0, concurrency: int = 16) -> fl
         async def worker(w: int) -> None:
             nonlocal done
             while time.perf_counter() < deadline:
-                body = {
-                    "model": "auto",
-                    "messages": [
-                        {"role": "user", "content": f"question {w}-{done}: how far is the moon?"}
-                    ],
-                }
+                text = f"question {w}-{done}: how far away is the moon?"
+                body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
                 (await client.post(url, json=body)).raise_for_status()
                 done += 1
 
@@ -86,25 +111,32 @@ async def route_rps(url: str, seconds: float = 5.0, concurrency: int = 16) -> fl
     return done / (time.perf_counter() - started)
 
 
-async def measure(direct: str, board: str, requests: int) -> list[tuple[str, str]]:
+def ms(values: list[float], q: float = 0.5) -> float:
+    return pct(values, q) * 1000
+
+
+async def measure(direct: str, board: str, requests: int) -> list[str]:
     rows = []
     for stream in (False, True):
-        for concurrency in (1, 16):
-            total = requests if concurrency == 1 else requests * 2
-            await phase(board + "/v1/chat/completions", "auto", stream, 1, 3)  # warm up
-            d = await phase(
-                direct + "/chat/completions", "gemma-3-270m", stream, concurrency, total
-            )
-            s = await phase(board + "/v1/chat/completions", "auto", stream, concurrency, total)
-            what = "time to first token" if stream else "latency"
-            rows.append((
-                f"{what}, concurrency {concurrency}",
-                f"{statistics.median(d) * 1000:.1f} | {statistics.median(s) * 1000:.1f} | "
-                f"**{(statistics.median(s) - statistics.median(d)) * 1000:+.1f}** | "
-                f"{(pct(s, 0.99) - pct(d, 0.99)) * 1000:+.1f}",
-            ))  # fmt: skip
+        what = "time to first token" if stream else "latency"
+        await concurrent(board + "/v1/chat/completions", "auto", stream, 1, 3, "warm")
+        d, s, own = await paired(direct, board, stream, requests)
+        added = [b - a for a, b in zip(d, s, strict=True)]
+        rows.append(f"| {what}, concurrency 1 | {ms(d):.1f} | {ms(s):.1f} | **{ms(added):+.1f}** | "
+                    f"{ms(added, 0.99):+.1f} | {ms(own):.1f} / {ms(own, 0.99):.1f} |")  # fmt: skip
+        tag = "S" if stream else "C"
+        d, _ = await concurrent(
+            direct + "/chat/completions", "gemma-3-270m", stream, 16, requests * 2, "d" + tag
+        )
+        s, own = await concurrent(
+            board + "/v1/chat/completions", "auto", stream, 16, requests * 2, "b" + tag
+        )
+        rows.append(f"| {what}, concurrency 16 | {ms(d):.1f} | {ms(s):.1f} | {ms(s) - ms(d):+.1f} | "
+                    f"{ms(s, 0.99) - ms(d, 0.99):+.1f} | {ms(own):.1f} / {ms(own, 0.99):.1f} |")  # fmt: skip
     rps = await route_rps(board + "/v1/route")
-    rows.append(("`/v1/route` dry-run, concurrency 16", f"- | {rps:.0f} req/s | - | -"))
+    rows.append(
+        f"| `/v1/route` (dry run, embedding + selection), concurrency 16 | - | {rps:.0f} req/s | - | - | - |"
+    )
     return rows
 
 
@@ -122,10 +154,10 @@ def main() -> None:
         path.write_text(yaml.safe_dump(catalog))
         with switchboard({"SWITCHBOARD_CATALOG": str(path)}, Path(tmp) / "sb.log") as board:
             rows = asyncio.run(measure(direct, board, args.requests))
-    print("| measure | direct p50 ms | via Switchboard p50 ms | added p50 ms | added p99 ms |")
-    print("|---|---|---|---|---|")
-    for name, cells in rows:
-        print(f"| {name} | {cells} |")
+    print("| measure | direct p50 ms | via Switchboard p50 ms | added p50 ms | added p99 ms "
+          "| Switchboard's own time p50 / p99 ms |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":
