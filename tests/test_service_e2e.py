@@ -6,6 +6,11 @@ keys are set, so `auto` must be answered by the local model. Driven with the off
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -189,3 +194,31 @@ def test_unknown_path_is_an_envelope_too(service: str) -> None:
 def test_log_has_no_traceback(service: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     logs = list(Path(tmp_path_factory.getbasetemp()).glob("sb*/switchboard.log"))
     assert logs and "Traceback" not in logs[0].read_text()
+
+
+def _readme_blocks(language: str) -> list[str]:
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_curl_examples_work(service: str) -> None:
+    """The README never lies: its curl examples run against a live service."""
+    blocks = [b for b in _readme_blocks("bash") if "curl" in b and "127.0.0.1:8000" in b]
+    assert len(blocks) >= 2
+    for block in blocks:
+        script = block.replace("http://127.0.0.1:8000", service)
+        done = subprocess.run(
+            ["bash", "-c", script], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        body = json.loads(done.stdout)
+        assert "error" not in body
+        assert body.get("model") == LOCAL or body.get("switchboard", {}).get("model") == LOCAL
+
+
+def test_readme_python_example_works(service: str) -> None:
+    (block,) = [b for b in _readme_blocks("python") if "OpenAI(" in b]
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        exec(block.replace("http://127.0.0.1:8000", service), {})  # noqa: S102 - our own README
+    assert output.getvalue().startswith(LOCAL)
