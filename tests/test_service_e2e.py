@@ -220,5 +220,5 @@ def test_readme_python_example_works(service: str) -> None:
     (block,) = [b for b in _readme_blocks("python") if "OpenAI(" in b]
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
-        exec(block.replace("http://127.0.0.1:8000", service), {})  # noqa: S102 - our own README
+        exec(block.replace("http://127.0.0.1:8000", service), {})
     assert output.getvalue().startswith(LOCAL)
