@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from app.dispatch import Attempt
 from app.errors import UpstreamError
 from app.routing import Routed
-from app.schemas import Usage
+from app.schemas import ChatRequest, Usage
 from app.services import Services
 
 
@@ -61,3 +61,15 @@ def record(services: Services, outcome: Outcome) -> float:
         m.tokens.labels(model, "completion").inc(outcome.usage.completion_tokens)
     m.cost.labels(model).inc(cost)
     return cost
+
+
+def call_estimate(services: Services, request: ChatRequest, routed: Routed) -> tuple[int, float]:
+    """Tokens and the most it may cost (over the models it may be sent to), for admission."""
+    output = request.output_limit() or services.settings.default_output_tokens
+    tokens = routed.decision.prompt_tokens + output
+    worst = 0.0
+    for model in routed.order[: 1 + services.settings.max_fallbacks]:
+        entry = services.catalog.get(model)
+        if entry is not None:
+            worst = max(worst, entry.cost_usd(routed.decision.prompt_tokens, output))
+    return tokens, worst

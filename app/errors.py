@@ -9,7 +9,8 @@ chaining the cause with ``raise ... from exc``. Messages never carry provider ke
     ├── ConfigError                       (start-up only: bad catalog, bad settings)
     ├── RequestError                      400 invalid_request_error
     │   ├── PayloadTooLarge               413
-    │   ├── ModelNotFound                 404 model_not_found
+    │   ├── NotFound                      404 not_found
+    │   │   └── ModelNotFound             404 model_not_found
     │   └── NoEligibleModel               400 no_eligible_model
     ├── AuthenticationError               401 authentication_error
     ├── PermissionDenied                  403 permission_error
@@ -76,8 +77,12 @@ class PayloadTooLarge(RequestError):
     code = "payload_too_large"
 
 
-class ModelNotFound(RequestError):
+class NotFound(RequestError):
     status_code = 404
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
     code = "model_not_found"
 
 

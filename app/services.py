@@ -28,6 +28,7 @@ from app.metrics import Metrics
 from app.profiles import load_profiles
 from app.selection import Selector
 from app.settings import Settings
+from app.state import StateStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,10 @@ class Services:
     selector: Selector
     gateway: Gateway
     adapters: dict[str, ChatAdapter]
+    store: StateStore
 
     async def aclose(self) -> None:
+        await self.store.aclose()
         for adapter in self.adapters.values():
             await adapter.aclose()
         await self.embeddings.aclose()
@@ -143,4 +146,5 @@ async def start_services(settings: Settings) -> Services:
         selector=selector,
         gateway=Gateway(adapters, breakers, policy),
         adapters=adapters,
+        store=open_store(settings.redis_url.get_secret_value() if settings.redis_url else None),
     )

@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     profiles: Path | None = Field(default=None, description="dir from `switchboard profiles build`")
     redis_url: SecretStr | None = Field(default=None, description="unset = in-memory state")
     admin_key: SecretStr | None = None
+    require_api_key: bool = Field(default=False, description="refuse calls without a valid key")
+    fail_open: bool = Field(
+        default=True, description="when Redis is down, serve without limits (false: refuse, 503)"
+    )
 
     default_preset: Literal["quality", "balanced", "cheap"] = "balanced"
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)

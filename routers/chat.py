@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from app.accounting import Outcome, record
+from app.access import Admission, admit, authenticate, settle
+from app.accounting import Outcome, call_estimate, record
 from app.dispatch import Attempt
 from app.embedding import count_tokens
 from app.errors import UpstreamError
@@ -32,22 +34,31 @@ def _headers(routed: Routed, attempt: Attempt, overhead_s: float) -> dict[str, s
 
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
-    body: ChatRequest, services: ServicesDep
+    body: ChatRequest,
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse | StreamingResponse:
     started = time.perf_counter()
+    settings = services.settings
+    key = await authenticate(services.store, authorization, required=settings.require_api_key,
+                             fail_open=settings.fail_open)  # fmt: skip
     routed = await route(services, body)
+    admission = await admit(services.store, key, *call_estimate(services, body, routed),
+                            fail_open=settings.fail_open)  # fmt: skip
     if body.stream:
-        return await _stream(services, body, routed, started)
+        return await _stream(services, body, routed, started, admission)
     try:
         completion, attempt = await services.gateway.complete(body, routed.order)
     except UpstreamError as exc:
         record(services, Outcome(routed, None, exc, time.perf_counter() - started))
+        await settle(services.store, admission, 0.0)
         raise
     completion.model = attempt.model
     elapsed = time.perf_counter() - started
     outcome = Outcome(routed, attempt, None, elapsed, completion.usage)
     cost = record(services, outcome)
-    headers = _headers(routed, attempt, outcome.overhead_s)
+    await settle(services.store, admission, cost)
+    headers = _headers(routed, attempt, outcome.overhead_s) | admission.headers
     headers["x-switchboard-cost-usd"] = f"{cost:.8f}"
     content = completion.model_dump(mode="json")
     content["switchboard"] = {
@@ -65,12 +76,13 @@ def _sse(payload: str) -> bytes:
 
 
 async def _stream(
-    services: Services, body: ChatRequest, routed: Routed, started: float
+    services: Services, body: ChatRequest, routed: Routed, started: float, admission: Admission
 ) -> StreamingResponse:
     try:
         first, rest, attempt = await services.gateway.open_stream(body, routed.order)
     except UpstreamError as exc:
         record(services, Outcome(routed, None, exc, time.perf_counter() - started))
+        await settle(services.store, admission, 0.0)
         raise
     want_usage = bool(body.stream_options and body.stream_options.include_usage)
     overhead_s = time.perf_counter() - started - attempt.upstream_s
@@ -101,22 +113,19 @@ async def _stream(
             yield b"data: [DONE]\n\n"
         finally:
             elapsed = time.perf_counter() - started
-            record(
-                services,
-                Outcome(
-                    routed,
-                    attempt,
-                    error,
-                    elapsed,
-                    usage,
-                    streamed=True,
-                    overhead_override_s=overhead_s,
-                ),
+            outcome = Outcome(
+                routed,
+                attempt,
+                error,
+                elapsed,
+                usage,
+                streamed=True,
+                overhead_override_s=overhead_s,
             )
+            await settle(services.store, admission, record(services, outcome))
 
-    return StreamingResponse(
-        events(), media_type="text/event-stream", headers=_headers(routed, attempt, overhead_s)
-    )
+    headers = _headers(routed, attempt, overhead_s) | admission.headers
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
 def _estimated_usage(prompt_tokens: int, text: str) -> Usage:
