@@ -11,7 +11,7 @@ from app import http_errors
 from app.body_limit import BodyLimit
 from app.services import start_services
 from app.settings import Settings, get_settings
-from routers import admin, chat, health, models, route
+from routers import admin, chat, feedback, health, models, route
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
     http_errors.install(app)
-    for module in (chat, route, models, health, admin):
+    for module in (chat, route, models, health, feedback, admin):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -26,7 +26,7 @@ class Routed:
     routing_s: float
 
 
-async def decide(services: Services, request: ChatRequest) -> Decision:
+async def decide(services: Services, request: ChatRequest, key_id: str | None = None) -> Decision:
     """The full decision for ``request``, as ``/v1/route`` shows it."""
     if request.model not in AUTO_MODELS and services.catalog.get(request.model) is None:
         raise ModelNotFound(
@@ -34,18 +34,20 @@ async def decide(services: Services, request: ChatRequest) -> Decision:
             param="model",
         )
     embedding = await services.embeddings.embed(request.prompt_text())
+    await services.feedback.sync()
     decision = services.selector.decide(request, embedding)
     if request.model not in AUTO_MODELS:
         decision.model = request.model
+    await services.feedback.remember(decision, embedding, key_id)
     services.metrics.decisions.labels(decision.model or "none").inc()
     return decision
 
 
-async def route(services: Services, request: ChatRequest) -> Routed:
+async def route(services: Services, request: ChatRequest, key_id: str | None = None) -> Routed:
     """Decide, and return the models to try in order; raise when none may answer."""
     started = time.perf_counter()
     if request.model in AUTO_MODELS:
-        decision = await decide(services, request)
+        decision = await decide(services, request, key_id)
         if not decision.order:
             reasons = "; ".join(f"{c.model}: {c.reason}" for c in decision.candidates)
             raise NoEligibleModel(f"no model can answer this request ({reasons})", param="model")

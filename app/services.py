@@ -23,6 +23,7 @@ from app.embedding import load_encoder
 from app.embedding_service import EmbeddingService
 from app.errors import ConfigError
 from app.estimator import Estimator
+from app.feedback import FeedbackLoop
 from app.local_servers import LocalServer
 from app.metrics import Metrics
 from app.profiles import load_profiles
@@ -68,6 +69,7 @@ class Services:
     gateway: Gateway
     adapters: dict[str, ChatAdapter]
     store: StateStore
+    feedback: FeedbackLoop
 
     async def aclose(self) -> None:
         await self.store.aclose()
@@ -135,6 +137,7 @@ async def start_services(settings: Settings) -> Services:
         default_preset=settings.default_preset,
         default_output_tokens=settings.default_output_tokens,
     )
+    store = open_store(settings.redis_url.get_secret_value() if settings.redis_url else None)
     return Services(
         settings=settings,
         catalog=catalog,
@@ -146,5 +149,6 @@ async def start_services(settings: Settings) -> Services:
         selector=selector,
         gateway=Gateway(adapters, breakers, policy),
         adapters=adapters,
-        store=open_store(settings.redis_url.get_secret_value() if settings.redis_url else None),
+        store=store,
+        feedback=FeedbackLoop(store, estimator),
     )

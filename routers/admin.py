@@ -70,3 +70,11 @@ async def revoke_key(key_id: str, services: ServicesDep) -> dict[str, Any]:
     if not await services.store.delete_key(key_id):
         raise NotFound(f"no key {key_id!r}", code="key_not_found")
     return {"id": key_id, "deleted": True}
+
+
+@router.post("/profiles/reset")
+async def reset_profiles(services: ServicesDep) -> dict[str, Any]:
+    """Forget all feedback: every worker returns to the built profiles."""
+    await services.store.reset_feedback()
+    await services.feedback.sync(force=True)
+    return {"reset": True}

@@ -42,7 +42,7 @@ async def chat_completions(
     settings = services.settings
     key = await authenticate(services.store, authorization, required=settings.require_api_key,
                              fail_open=settings.fail_open)  # fmt: skip
-    routed = await route(services, body)
+    routed = await route(services, body, key.id if key else None)
     admission = await admit(services.store, key, *call_estimate(services, body, routed),
                             fail_open=settings.fail_open)  # fmt: skip
     if body.stream:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 
+from app.access import authenticate
 from app.routing import decide
 from app.schemas import ChatRequest
 from routers.deps import ServicesDep
@@ -14,8 +15,15 @@ router = APIRouter(tags=["routing"])
 
 
 @router.post("/v1/route")
-async def route_only(body: ChatRequest, services: ServicesDep) -> dict[str, Any]:
-    decision = await decide(services, body)
+async def route_only(
+    body: ChatRequest,
+    services: ServicesDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    settings = services.settings
+    key = await authenticate(services.store, authorization, required=settings.require_api_key,
+                             fail_open=settings.fail_open)  # fmt: skip
+    decision = await decide(services, body, key.id if key else None)
     return {
         "model": decision.model,
         "decision_id": decision.decision_id,

@@ -89,6 +89,21 @@ class StateStore(Protocol):
 
     async def spend(self, key_id: str) -> float: ...
 
+    async def put_decision(self, decision_id: str, payload: str, ttl_s: float) -> None: ...
+    async def get_decision(self, decision_id: str) -> str | None: ...
+
+    async def add_feedback(self, decision_id: str, record: str) -> bool:
+        """Persist one feedback record per decision (False: this decision already had one)."""
+        ...
+
+    async def feedback_since(self, offset: int) -> tuple[int, list[str]]:
+        """The reset epoch, and the feedback records from ``offset`` on, oldest first."""
+        ...
+
+    async def reset_feedback(self) -> None:
+        """Forget all feedback and start a new epoch (every worker resets when it sees it)."""
+        ...
+
 
 def open_store(redis_url: str | None) -> StateStore:
     if not redis_url:

@@ -14,6 +14,10 @@ class MemoryStore:
         self._windows: dict[str, tuple[float, int]] = {}
         self._spend: dict[str, int] = {}
         self._held: dict[str, int] = {}
+        self._decisions: dict[str, tuple[float, str]] = {}
+        self._feedback: list[str] = []
+        self._seen: set[str] = set()
+        self._epoch = 0
 
     async def ping(self) -> bool:
         return True
@@ -64,3 +68,27 @@ class MemoryStore:
 
     async def spend(self, key_id: str) -> float:
         return self._spend.get(key_id, 0) / 1_000_000
+
+    async def put_decision(self, decision_id: str, payload: str, ttl_s: float) -> None:
+        now = time.monotonic()
+        if len(self._decisions) > 100_000:  # bound memory: drop the expired ones
+            self._decisions = {k: v for k, v in self._decisions.items() if v[0] > now}
+        self._decisions[decision_id] = (now + ttl_s, payload)
+
+    async def get_decision(self, decision_id: str) -> str | None:
+        expires, payload = self._decisions.get(decision_id, (0.0, ""))
+        return payload if expires > time.monotonic() else None
+
+    async def add_feedback(self, decision_id: str, record: str) -> bool:
+        if decision_id in self._seen:
+            return False
+        self._seen.add(decision_id)
+        self._feedback.append(record)
+        return True
+
+    async def feedback_since(self, offset: int) -> tuple[int, list[str]]:
+        return self._epoch, self._feedback[offset:]
+
+    async def reset_feedback(self) -> None:
+        self._feedback, self._seen = [], set()
+        self._epoch += 1

@@ -54,6 +54,18 @@ def _shared() -> Iterator[None]:
         raise StateUnavailable("shared state (Redis) is unavailable") from exc
 
 
+FEEDBACK = """
+if redis.call('SET', KEYS[1], 1, 'NX') == false then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+return 1
+"""
+
+RESET = """
+redis.call('DEL', KEYS[2], KEYS[3])
+return redis.call('INCR', KEYS[1])
+"""
+
+
 class RedisStore:
     def __init__(self, url: str, prefix: str = "sb:") -> None:
         self.prefix = prefix
@@ -66,6 +78,8 @@ class RedisStore:
         self._hit = self._redis.register_script(HIT)
         self._reserve = self._redis.register_script(RESERVE)
         self._settle = self._redis.register_script(SETTLE)
+        self._feedback = self._redis.register_script(FEEDBACK)
+        self._reset = self._redis.register_script(RESET)
 
     def _k(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -136,3 +150,36 @@ class RedisStore:
         with _shared():
             raw = await self._redis.get(self._k("spend", key_id))
         return int(raw or 0) / 1_000_000
+
+    async def put_decision(self, decision_id: str, payload: str, ttl_s: float) -> None:
+        with _shared():
+            await self._redis.set(self._k("decision", decision_id), payload, px=int(ttl_s * 1000))
+
+    async def get_decision(self, decision_id: str) -> str | None:
+        with _shared():
+            payload = await self._redis.get(self._k("decision", decision_id))
+        return str(payload) if payload else None
+
+    async def add_feedback(self, decision_id: str, record: str) -> bool:
+        with _shared():
+            added = await self._feedback(
+                keys=[self._k("fbseen", decision_id), self._k("feedback")], args=[record]
+            )
+        return bool(added)
+
+    async def feedback_since(self, offset: int) -> tuple[int, list[str]]:
+        with _shared():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.get(self._k("fbepoch"))
+                pipe.lrange(self._k("feedback"), offset, -1)
+                epoch, records = await pipe.execute()
+        return int(epoch or 0), [str(r) for r in records]
+
+    async def reset_feedback(self) -> None:
+        with _shared():
+            seen = [n async for n in self._redis.scan_iter(self._k("fbseen", "*"))]
+            await self._reset(
+                keys=[self._k("fbepoch"), self._k("feedback"), self._k("fbseen", "-")]
+            )
+            if seen:
+                await self._redis.delete(*seen)

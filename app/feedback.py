@@ -1,0 +1,123 @@
+"""Feedback that improves routing: decisions remembered, feedback persisted, every worker learns.
+
+Each routed decision is kept (embedding, chosen model, caller) for ``DECISION_TTL_S``. Feedback
+on a decision is accepted once (idempotent per decision id), only from the caller that got the
+decision, persisted in the store before the 2xx, then applied to the estimator as one labelled
+point of bounded weight (``app.estimator.FEEDBACK_WEIGHT``): enough agreeing feedback moves
+similar queries, unrelated queries keep their route, and no single caller can swing routing
+with one decision. Other workers pick new records up within ``SYNC_INTERVAL_S``; an admin reset
+starts a new epoch that every worker follows back to the built profiles.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.errors import NotFound, PermissionDenied, RequestError
+from app.estimator import Estimator
+from app.selection import Decision
+from app.state import StateStore, StateUnavailable
+
+log = logging.getLogger(__name__)
+DECISION_TTL_S = 24 * 3600.0
+SYNC_INTERVAL_S = 1.0
+POINT_WEIGHT = 0.3
+"""One feedback counts as 0.3 of a labelled prompt: a single thumbs-down next to a query cannot
+flip a route between models 0.1 apart, three agreeing ones can."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    model: str
+    score: float
+
+
+def _encode(vector: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(vector, dtype=np.float32).tobytes()).decode()
+
+
+def _decode(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=np.float32)
+
+
+class FeedbackLoop:
+    def __init__(self, store: StateStore, estimator: Estimator) -> None:
+        self.store = store
+        self.estimator = estimator
+        self._offset = 0
+        self._epoch: int | None = None
+        self._synced_at = 0.0
+
+    async def remember(self, decision: Decision, embedding: np.ndarray, key_id: str | None) -> None:
+        """Keep what feedback on this decision will need; a store outage only costs that."""
+        if decision.model is None:
+            return
+        payload = {"model": decision.model, "key": key_id, "embedding": _encode(embedding)}
+        try:
+            await self.store.put_decision(decision.decision_id, json.dumps(payload), DECISION_TTL_S)
+        except StateUnavailable:
+            log.warning("state store down: decision %s not kept for feedback", decision.decision_id)
+
+    async def _decision(self, decision_id: str) -> dict[str, str | None]:
+        raw = await self.store.get_decision(decision_id)
+        if raw is None:
+            raise NotFound(f"no decision {decision_id!r} (unknown or older than a day)",
+                           param="decision_id", code="decision_not_found")  # fmt: skip
+        decision: dict[str, str | None] = json.loads(raw)
+        return decision
+
+    async def chosen_model(self, decision_id: str) -> str:
+        return str((await self._decision(decision_id))["model"])
+
+    async def submit(self, decision_id: str, verdicts: list[Verdict], key_id: str | None) -> bool:
+        """Persist and apply feedback; False when this decision already had feedback."""
+        decision = await self._decision(decision_id)
+        if decision["key"] != key_id:
+            raise PermissionDenied(
+                "feedback is accepted only from the caller that got the decision"
+            )
+        unknown = [v.model for v in verdicts if v.model not in self.estimator.models]
+        if unknown:
+            raise RequestError(f"no profile for model {unknown[0]!r}", param="model")
+        record = {"decision_id": decision_id, "embedding": decision["embedding"],
+                  "verdicts": [[v.model, v.score] for v in verdicts]}  # fmt: skip
+        if not await self.store.add_feedback(decision_id, json.dumps(record)):
+            return False
+        await self.sync(force=True)
+        return True
+
+    async def sync(self, force: bool = False) -> None:
+        """Apply feedback recorded by any worker since the last sync (at most once a second)."""
+        now = time.monotonic()
+        if not force and now - self._synced_at < SYNC_INTERVAL_S:
+            return
+        self._synced_at = now
+        try:
+            epoch, records = await self.store.feedback_since(self._offset)
+        except StateUnavailable:
+            return
+        if epoch != self._epoch:  # an admin reset (or our first look): start over from the log
+            if self._epoch is not None:
+                self.estimator.reset_observations()
+            self._epoch = epoch
+            if self._offset:
+                self._offset = 0
+                _, records = await self.store.feedback_since(0)
+        self._apply(records)
+        self._offset += len(records)
+
+    def _apply(self, records: list[str]) -> None:
+        for raw in records:
+            record = json.loads(raw)
+            vector = _decode(record["embedding"])
+            models = [m for m, _ in record["verdicts"]]
+            scores = [s for _, s in record["verdicts"]]
+            self.estimator.add_observations(
+                np.tile(vector, (len(models), 1)), models, scores, weight=POINT_WEIGHT
+            )

@@ -1,0 +1,93 @@
+"""Feedback that improves routing, shared by two workers on one real Redis, and its reset."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import yaml
+
+from tests.processes import switchboard
+from tests.redis_server import RedisProcess, redis_server
+
+ADMIN = {"authorization": "Bearer admin-for-feedback"}
+COOKING = ["How long do I boil an egg for a soft yolk?", "What temperature do I roast a chicken at?",
+           "How do I make a simple tomato sauce?", "How do I cook rice so it is not sticky?",
+           "How long should pasta boil?", "How do I keep basil fresh?",
+           "Can I freeze cooked rice?", "How do I make pancakes fluffy?"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def workers(llama_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    tmp = tmp_path_factory.mktemp("feedback")
+    row = {"adapter": "openai_compat", "base_url": llama_url, "upstream_model": "gemma-3-270m",
+           "local": True, "context_window": 2048, "price": {"input_per_mtok": 1.0, "output_per_mtok": 1.0}}  # fmt: skip
+    catalog = {"models": [{"id": "model-a", **row, "profile": {"prior_quality": 0.7}},
+                          {"id": "model-b", **row, "profile": {"prior_quality": 0.6}}]}  # fmt: skip
+    (tmp / "catalog.yaml").write_text(yaml.safe_dump(catalog))
+    with redis_server() as redis_proc:
+        env = {"SWITCHBOARD_CATALOG": str(tmp / "catalog.yaml"), "SWITCHBOARD_REDIS_URL": redis_proc.url,
+               "SWITCHBOARD_ADMIN_KEY": "admin-for-feedback"}  # fmt: skip
+        with switchboard(env, tmp / "a.log") as a, switchboard(env, tmp / "b.log") as b:
+            yield a, b
+
+
+def _route(url: str, text: str) -> dict[str, object]:
+    body = {"model": "auto", "messages": [{"role": "user", "content": text}]}
+    decision: dict[str, object] = httpx.post(f"{url}/v1/route", json=body).json()
+    return decision
+
+
+def test_feedback_moves_similar_queries_only_and_reset_undoes_it(workers: tuple[str, str]) -> None:
+    a, b = workers
+    cooking, code = (
+        "How long should I boil an egg?",
+        "Write a Python function that reverses a list.",
+    )
+    assert _route(b, cooking)["model"] == "model-a" and _route(b, code)["model"] == "model-a"
+
+    for i, text in enumerate(COOKING):  # users on worker A: A fails at cooking, B gets it right
+        decision = _route(a, text)
+        verdict = "down" if decision["model"] == "model-a" else "up"
+        reply = httpx.post(
+            f"{a}/v1/feedback", json={"decision_id": decision["decision_id"], "thumbs": verdict}
+        )
+        assert reply.status_code == 200 and reply.json()["accepted"] is True
+        if i == 0:  # one voice is not enough to move routing
+            assert _route(a, cooking)["model"] == "model-a"
+
+    httpx.post(
+        f"{b}/v1/route", json={"model": "auto", "messages": [{"role": "user", "content": "x"}]}
+    )
+    time.sleep(1.1)  # worker B syncs feedback at most once a second
+    assert _route(b, cooking)["model"] == "model-b"  # similar queries moved away from A ...
+    assert _route(b, code)["model"] == "model-a"  # ... unrelated ones did not
+
+    assert httpx.post(f"{b}/v1/admin/profiles/reset", headers=ADMIN).status_code == 200
+    time.sleep(1.1)
+    assert _route(a, cooking)["model"] == "model-a"
+    assert _route(b, cooking)["model"] == "model-a"
+
+
+def test_feedback_is_idempotent_and_validated(workers: tuple[str, str]) -> None:
+    a, b = workers
+    decision = _route(a, "What is a good name for a cat?")
+    body = {"decision_id": decision["decision_id"], "score": 0.2}
+    assert httpx.post(f"{a}/v1/feedback", json=body).json()["accepted"] is True
+    again = httpx.post(f"{b}/v1/feedback", json=body).json()  # the other worker knows it too
+    assert again["accepted"] is False and again["duplicate"] is True
+    missing = httpx.post(f"{a}/v1/feedback", json={"decision_id": "dec_nope", "score": 1})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "decision_not_found"
+    for bad in ({"decision_id": "x", "score": 2}, {"decision_id": "x"}, {"score": 1},
+                {"decision_id": "x", "score": 1, "thumbs": "up"}):  # fmt: skip
+        reply = httpx.post(f"{a}/v1/feedback", json=bad)
+        assert reply.status_code == 400 and "error" in reply.json()
+    correction = {
+        "decision_id": _route(a, "Name a colour.")["decision_id"],
+        "better_model": "model-b",
+    }
+    assert httpx.post(f"{a}/v1/feedback", json=correction).json()["accepted"] is True
+    unknown = {"decision_id": _route(a, "Name a fruit.")["decision_id"], "better_model": "nobody"}
+    assert httpx.post(f"{a}/v1/feedback", json=unknown).status_code == 400
