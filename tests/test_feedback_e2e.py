@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.processes import switchboard
-from tests.redis_server import RedisProcess, redis_server
+from tests.redis_server import redis_server
 
 ADMIN = {"authorization": "Bearer admin-for-feedback"}
 COOKING = ["How long do I boil an egg for a soft yolk?", "What temperature do I roast a chicken at?",
