@@ -27,6 +27,7 @@ from app.feedback import FeedbackLoop
 from app.local_servers import LocalServer
 from app.metrics import Metrics
 from app.profiles import load_profiles
+from app.response_cache import ResponseCache
 from app.selection import Selector
 from app.settings import Settings
 from app.state import StateStore, open_store
@@ -70,6 +71,7 @@ class Services:
     adapters: dict[str, ChatAdapter]
     store: StateStore
     feedback: FeedbackLoop
+    cache: ResponseCache | None
 
     async def aclose(self) -> None:
         await self.store.aclose()
@@ -151,4 +153,7 @@ async def start_services(settings: Settings) -> Services:
         adapters=adapters,
         store=store,
         feedback=FeedbackLoop(store, estimator),
+        cache=ResponseCache(store, settings.cache_ttl_s, settings.cache_similarity)
+        if settings.cache_ttl_s > 0
+        else None,
     )

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     )
     local_start_timeout_s: float = Field(default=120.0, gt=0)
 
+    cache_ttl_s: float = Field(default=0.0, ge=0, description="response cache TTL; 0 = off")
+    cache_similarity: float = Field(
+        default=0.95, gt=0, le=1, description="semantic cache: least cosine for a paraphrase hit"
+    )
+
     log_level: str = "INFO"
 
 

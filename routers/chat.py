@@ -42,6 +42,10 @@ async def chat_completions(
     settings = services.settings
     key = await authenticate(services.store, authorization, required=settings.require_api_key,
                              fail_open=settings.fail_open)  # fmt: skip
+    if services.cache is not None and not body.stream:
+        cached = await _from_cache(services, body, key.id if key else None)
+        if cached is not None:
+            return cached
     routed = await route(services, body, key.id if key else None)
     admission = await admit(services.store, key, *call_estimate(services, body, routed),
                             fail_open=settings.fail_open)  # fmt: skip
@@ -68,6 +72,26 @@ async def chat_completions(
         "overhead_ms": round(outcome.overhead_s * 1000, 2),
         "fallbacks": attempt.fallbacks,
     }
+    if services.cache is not None:
+        headers["x-switchboard-cache"] = "miss"
+        embedding = await services.embeddings.embed(body.messages[-1].text())
+        tenant = key.id if key else "anonymous"
+        await services.cache.put(body, tenant, embedding, json.dumps(content))
+    return JSONResponse(content, headers=headers)
+
+
+async def _from_cache(
+    services: Services, body: ChatRequest, key_id: str | None
+) -> JSONResponse | None:
+    assert services.cache is not None
+    embedding = await services.embeddings.embed(body.messages[-1].text())
+    hit = await services.cache.get(body, key_id or "anonymous", embedding)
+    if hit is None:
+        return None
+    content = json.loads(hit)
+    services.metrics.requests.labels(content.get("model", "none"), "cache_hit").inc()
+    headers = {"x-switchboard-cache": "hit", "x-switchboard-model": str(content.get("model", "")),
+               "x-switchboard-cost-usd": "0.00000000"}  # fmt: skip
     return JSONResponse(content, headers=headers)
 
 

@@ -29,7 +29,7 @@ def workers(llama_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     (tmp / "catalog.yaml").write_text(yaml.safe_dump(catalog))
     with redis_server() as redis_proc:
         env = {"SWITCHBOARD_CATALOG": str(tmp / "catalog.yaml"), "SWITCHBOARD_REDIS_URL": redis_proc.url,
-               "SWITCHBOARD_ADMIN_KEY": "admin-for-feedback"}  # fmt: skip
+               "SWITCHBOARD_ADMIN_KEY": "admin-for-feedback", "SWITCHBOARD_CACHE_TTL_S": "60"}  # fmt: skip
         with switchboard(env, tmp / "a.log") as a, switchboard(env, tmp / "b.log") as b:
             yield a, b
 
@@ -91,3 +91,31 @@ def test_feedback_is_idempotent_and_validated(workers: tuple[str, str]) -> None:
     assert httpx.post(f"{a}/v1/feedback", json=correction).json()["accepted"] is True
     unknown = {"decision_id": _route(a, "Name a fruit.")["decision_id"], "better_model": "nobody"}
     assert httpx.post(f"{a}/v1/feedback", json=unknown).status_code == 400
+
+
+def test_response_cache_is_shared_and_keyed(workers: tuple[str, str]) -> None:
+    a, b = workers
+    body = {
+        "model": "auto",
+        "messages": [{"role": "user", "content": "Name a planet."}],
+        "max_tokens": 4,
+    }
+    first = httpx.post(f"{a}/v1/chat/completions", json=body, timeout=60)
+    second = httpx.post(f"{b}/v1/chat/completions", json=body, timeout=60)
+    assert first.headers["x-switchboard-cache"] == "miss"
+    assert second.headers["x-switchboard-cache"] == "hit"
+    assert second.json()["choices"] == first.json()["choices"]
+    other = {**body, "messages": [{"role": "user", "content": "Name a planet that is not Earth."}]}
+    assert (
+        httpx.post(f"{b}/v1/chat/completions", json=other, timeout=60).headers[
+            "x-switchboard-cache"
+        ]
+        == "miss"
+    )
+    hotter = {**body, "temperature": 1.5}
+    assert (
+        httpx.post(f"{b}/v1/chat/completions", json=hotter, timeout=60).headers[
+            "x-switchboard-cache"
+        ]
+        == "miss"
+    )

@@ -18,6 +18,8 @@ class MemoryStore:
         self._feedback: list[str] = []
         self._seen: set[str] = set()
         self._epoch = 0
+        self._cache: dict[str, tuple[float, str]] = {}
+        self._semantic: dict[str, tuple[float, list[str]]] = {}
 
     async def ping(self) -> bool:
         return True
@@ -92,3 +94,21 @@ class MemoryStore:
     async def reset_feedback(self) -> None:
         self._feedback, self._seen = [], set()
         self._epoch += 1
+
+    async def cache_get(self, key: str) -> str | None:
+        expires, value = self._cache.get(key, (0.0, ""))
+        return value if expires > time.monotonic() else None
+
+    async def cache_set(self, key: str, value: str, ttl_s: float) -> None:
+        now = time.monotonic()
+        if len(self._cache) > 10_000:
+            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+        self._cache[key] = (now + ttl_s, value)
+
+    async def semantic_add(self, scope: str, entry: str, ttl_s: float, max_entries: int) -> None:
+        _, entries = self._semantic.get(scope, (0.0, []))
+        self._semantic[scope] = (time.monotonic() + ttl_s, [entry, *entries][:max_entries])
+
+    async def semantic_entries(self, scope: str) -> list[str]:
+        expires, entries = self._semantic.get(scope, (0.0, []))
+        return entries if expires > time.monotonic() else []

@@ -183,3 +183,26 @@ class RedisStore:
             )
             if seen:
                 await self._redis.delete(*seen)
+
+    async def cache_get(self, key: str) -> str | None:
+        with _shared():
+            value = await self._redis.get(self._k("cache", key))
+        return str(value) if value else None
+
+    async def cache_set(self, key: str, value: str, ttl_s: float) -> None:
+        with _shared():
+            await self._redis.set(self._k("cache", key), value, px=int(ttl_s * 1000))
+
+    async def semantic_add(self, scope: str, entry: str, ttl_s: float, max_entries: int) -> None:
+        name = self._k("semantic", scope)
+        with _shared():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.lpush(name, entry)
+                pipe.ltrim(name, 0, max_entries - 1)
+                pipe.pexpire(name, int(ttl_s * 1000))
+                await pipe.execute()
+
+    async def semantic_entries(self, scope: str) -> list[str]:
+        with _shared():
+            entries = await self._redis.lrange(self._k("semantic", scope), 0, -1)
+        return [str(e) for e in entries]

@@ -1,0 +1,159 @@
+"""An opt-in response cache: exact match, and semantic match that refuses near-miss questions.
+
+What must match is keyed per tenant (API key, or anonymous): the model asked for, the system
+prompt and the conversation before the last user turn, the sampling parameters and routing
+preferences. Exact hits need the last user turn to be identical. Semantic hits need its
+embedding within ``threshold`` cosine of a cached one AND a paraphrase-only difference: every
+word that differs between the two turns must be a function word ("do" vs "can", "a" vs "the").
+That guard is what stops the classic semantic-cache failure, where "is it safe to mix bleach
+and ammonia?" would be answered with the cached reply to "is it unsafe ...?", or a question
+about 15% of 80 with the answer about 15% of 90: embeddings put such pairs at 0.9+ cosine.
+
+Only complete non-streaming answers are cached; errors and streams never are.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+
+import numpy as np
+
+from app.schemas import ChatRequest
+from app.state import StateStore, StateUnavailable
+
+FUNCTION_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "would",
+        "will",
+        "shall",
+        "should",
+        "may",
+        "might",
+        "must",
+        "i",
+        "me",
+        "my",
+        "you",
+        "your",
+        "we",
+        "our",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "by",
+        "from",
+        "about",
+        "as",
+        "and",
+        "or",
+        "please",
+        "tell",
+        "explain",
+        "what",
+        "how",
+        "why",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "there",
+        "here",
+        "so",
+        "just",
+        "kindly",
+        "quickly",
+        "briefly",
+        "me",
+        "us",
+    ]
+)
+_WORD = re.compile(r"[\w%$€£.'-]+", re.UNICODE)
+
+
+def _words(text: str) -> set[str]:
+    return {w.strip(".'-").lower() for w in _WORD.findall(text) if w.strip(".'-")}
+
+
+def paraphrase_only(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` differ only in function words (no number, name or negation)."""
+    return not ((_words(a) ^ _words(b)) - FUNCTION_WORDS)
+
+
+def _digest(payload: object) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class ResponseCache:
+    def __init__(self, store: StateStore, ttl_s: float, threshold: float, max_entries: int = 200):
+        self.store = store
+        self.ttl_s = ttl_s
+        self.threshold = threshold
+        self.max_entries = max_entries
+
+    @staticmethod
+    def scope(request: ChatRequest, tenant: str) -> str:
+        """Everything but the last user turn that must match for a cached answer to fit."""
+        body = request.model_dump(mode="json", exclude={"stream", "stream_options", "user"})
+        body["messages"] = body["messages"][:-1]
+        return _digest({"tenant": tenant, "request": body})
+
+    async def get(self, request: ChatRequest, tenant: str, embedding: np.ndarray) -> str | None:
+        scope = self.scope(request, tenant)
+        text = request.messages[-1].text()
+        try:
+            exact = await self.store.cache_get(_digest([scope, text]))
+            if exact is not None:
+                return exact
+            for raw in await self.store.semantic_entries(scope):
+                entry = json.loads(raw)
+                vector = np.frombuffer(base64.b64decode(entry["e"]), dtype=np.float32)
+                if float(vector @ embedding) >= self.threshold and paraphrase_only(
+                    text, entry["t"]
+                ):
+                    return await self.store.cache_get(_digest([scope, entry["t"]]))
+        except StateUnavailable:
+            return None
+        return None
+
+    async def put(
+        self, request: ChatRequest, tenant: str, embedding: np.ndarray, reply: str
+    ) -> None:
+        scope = self.scope(request, tenant)
+        text = request.messages[-1].text()
+        entry = {
+            "t": text,
+            "e": base64.b64encode(np.asarray(embedding, np.float32).tobytes()).decode(),
+        }
+        try:
+            await self.store.cache_set(_digest([scope, text]), reply, self.ttl_s)
+            await self.store.semantic_add(scope, json.dumps(entry), self.ttl_s, self.max_entries)
+        except StateUnavailable:
+            return
