@@ -22,6 +22,8 @@ class CircuitBreakers:
         self.threshold = failures
         self.cooldown_s = cooldown_s
         self._states: dict[str, _State] = {}
+        self.opened: list[str] = []
+        """Models this worker opened since the last ``app.breaker_sync`` publish."""
 
     def is_open(self, model: str) -> bool:
         """True while ``model`` must not be chosen (open, or half-open with a probe in flight)."""
@@ -47,6 +49,15 @@ class CircuitBreakers:
         state.probing = False
         if state.failures >= self.threshold:
             state.opened_at = time.monotonic()
+            self.opened.append(model)
+
+    def open_for(self, model: str, remaining_s: float) -> None:
+        """Open ``model`` for ``remaining_s`` more seconds (another worker saw it fail)."""
+        state = self._states.setdefault(model, _State())
+        opened_at = time.monotonic() - max(0.0, self.cooldown_s - remaining_s)
+        if state.opened_at is None or opened_at > state.opened_at:
+            state.failures = max(state.failures, self.threshold)
+            state.opened_at = opened_at
 
     def status(self, model: str) -> str:
         state = self._states.get(model)

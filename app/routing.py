@@ -35,6 +35,7 @@ async def decide(services: Services, request: ChatRequest, key_id: str | None = 
         )
     embedding = await services.embeddings.embed(request.prompt_text())
     await services.feedback.sync()
+    await services.breaker_sync.sync()
     decision = services.selector.decide(request, embedding)
     if request.model not in AUTO_MODELS:
         decision.model = request.model

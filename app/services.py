@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from adapters.base import ChatAdapter
 from adapters.registry import build_adapter
 from app.breaker import CircuitBreakers
+from app.breaker_sync import BreakerSync
 from app.catalog import Catalog, ModelEntry, load_catalog
 from app.dispatch import Gateway, RetryPolicy
 from app.embedding import load_encoder
@@ -72,6 +73,7 @@ class Services:
     store: StateStore
     feedback: FeedbackLoop
     cache: ResponseCache | None
+    breaker_sync: BreakerSync
 
     async def aclose(self) -> None:
         await self.store.aclose()
@@ -156,4 +158,5 @@ async def start_services(settings: Settings) -> Services:
         cache=ResponseCache(store, settings.cache_ttl_s, settings.cache_similarity)
         if settings.cache_ttl_s > 0
         else None,
+        breaker_sync=BreakerSync(store, breakers),
     )

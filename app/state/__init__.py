@@ -113,6 +113,14 @@ class StateStore(Protocol):
 
     async def semantic_entries(self, scope: str) -> list[str]: ...
 
+    async def mark_open(self, model: str, seconds: float) -> None:
+        """Tell every worker that ``model``'s circuit breaker is open for ``seconds``."""
+        ...
+
+    async def open_models(self) -> dict[str, float]:
+        """Models whose breaker some worker opened, with the seconds left."""
+        ...
+
 
 def open_store(redis_url: str | None) -> StateStore:
     if not redis_url:

@@ -20,6 +20,7 @@ class MemoryStore:
         self._epoch = 0
         self._cache: dict[str, tuple[float, str]] = {}
         self._semantic: dict[str, tuple[float, list[str]]] = {}
+        self._open: dict[str, float] = {}
 
     async def ping(self) -> bool:
         return True
@@ -112,3 +113,10 @@ class MemoryStore:
     async def semantic_entries(self, scope: str) -> list[str]:
         expires, entries = self._semantic.get(scope, (0.0, []))
         return entries if expires > time.monotonic() else []
+
+    async def mark_open(self, model: str, seconds: float) -> None:
+        self._open[model] = time.monotonic() + seconds
+
+    async def open_models(self) -> dict[str, float]:
+        now = time.monotonic()
+        return {m: until - now for m, until in self._open.items() if until > now}

@@ -206,3 +206,14 @@ class RedisStore:
         with _shared():
             entries = await self._redis.lrange(self._k("semantic", scope), 0, -1)
         return [str(e) for e in entries]
+
+    async def mark_open(self, model: str, seconds: float) -> None:
+        with _shared():
+            await self._redis.set(self._k("breaker", model), 1, px=max(1, int(seconds * 1000)))
+
+    async def open_models(self) -> dict[str, float]:
+        prefix = self._k("breaker", "")
+        with _shared():
+            names = [str(n) async for n in self._redis.scan_iter(prefix + "*")]
+            ttls = [await self._redis.pttl(n) for n in names]
+        return {n.removeprefix(prefix): t / 1000 for n, t in zip(names, ttls, strict=True) if t > 0}
