@@ -1,7 +1,9 @@
 """Who is calling, and may they: API keys, rate limits (requests and tokens per minute), budgets.
 
 Keys are optional: without ``SWITCHBOARD_REQUIRE_API_KEY`` an anonymous call is served without
-limits, while a presented key must be valid (401 otherwise) and its limits apply. A budget is
+limits. A presented Switchboard key (``sk-sb-...``) must be valid (401 otherwise: revoked keys
+stop working) and its limits apply; any other bearer token, such as the placeholder an OpenAI SDK
+insists on, counts as anonymous unless keys are required. A budget is
 enforced by reserving the call's estimated cost before the call (atomic in Redis, so 50
 concurrent calls cannot overspend) and settling with the actual cost after it, streamed or not.
 Set ``max_tokens`` for a hard cap: the estimate assumes that many output tokens.
@@ -16,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 
 from app.errors import AuthenticationError, RateLimited
-from app.state import ApiKeyRecord, RateDecision, StateStore, StateUnavailable
+from app.state import KEY_PREFIX, ApiKeyRecord, RateDecision, StateStore, StateUnavailable
 
 log = logging.getLogger(__name__)
 WINDOW_S = 60.0
@@ -42,6 +44,8 @@ async def authenticate(
     store: StateStore, authorization: str | None, *, required: bool, fail_open: bool
 ) -> ApiKeyRecord | None:
     token = bearer(authorization)
+    if token is not None and not token.startswith(KEY_PREFIX) and not required:
+        token = None  # an SDK placeholder, not one of our keys
     if token is None:
         if required:
             raise AuthenticationError("an API key is required: send 'Authorization: Bearer <key>'")

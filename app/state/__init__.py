@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from app.errors import SwitchboardError
 
 MICRO = 1_000_000
+KEY_PREFIX = "sk-sb-"
 
 
 class StateUnavailable(SwitchboardError):
@@ -54,7 +55,7 @@ class RateDecision:
 
 def new_key() -> tuple[str, str]:
     """A fresh (id, plaintext key); only the hash of the key is ever stored."""
-    return "key_" + secrets.token_hex(8), "sk-sb-" + secrets.token_urlsafe(32)
+    return "key_" + secrets.token_hex(8), KEY_PREFIX + secrets.token_urlsafe(32)
 
 
 def key_hash(key: str) -> str:
