@@ -16,13 +16,14 @@ from adapters.content import (
     parts,
     system_text,
     text_chunk,
+    usage,
     usage_chunk,
 )
 from adapters.sse import SSEDecoder
 from adapters.status import from_status
-from adapters.transport import provider_name, send, stream_bytes
+from adapters.transport import HttpAdapter, json_request
 from app.errors import UpstreamError, UpstreamUnavailable
-from app.schemas import AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, Usage
+from app.schemas import AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
@@ -78,24 +79,18 @@ def build_body(endpoint: Endpoint, request: ChatRequest, *, stream: bool) -> dic
 
 
 def build_request(endpoint: Endpoint, request: ChatRequest, *, stream: bool) -> httpx.Request:
-    headers = {"content-type": "application/json", "anthropic-version": VERSION, **endpoint.headers}
+    headers = {"anthropic-version": VERSION}
     if endpoint.api_key is not None:
         headers["x-api-key"] = endpoint.api_key.get_secret_value()
     body = build_body(endpoint, request, stream=stream)
-    return httpx.Request(
-        "POST",
-        f"{endpoint.base_url}/v1/messages",
-        content=json.dumps(body, separators=(",", ":")).encode(),
-        headers=headers,
-        extensions={"timeout": endpoint.timeout.as_dict()},
-    )
+    return json_request(endpoint, f"{endpoint.base_url}/v1/messages", body, headers)
 
 
 def parse_response(body: bytes) -> ChatCompletion:
     payload = json.loads(body)
     text = "".join(b.get("text", "") for b in payload.get("content", []) if b.get("type") == "text")
-    usage = payload.get("usage", {})
-    prompt, completion = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+    counts = payload.get("usage", {})
+    prompt, completion = counts.get("input_tokens", 0), counts.get("output_tokens", 0)
     return ChatCompletion(
         id=payload.get("id") or new_id(),
         model=payload.get("model", ""),
@@ -105,9 +100,7 @@ def parse_response(body: bytes) -> ChatCompletion:
                 finish_reason=STOP_REASONS.get(payload.get("stop_reason") or "", "stop"),
             )
         ],
-        usage=Usage(
-            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
-        ),
+        usage=usage(prompt, completion),
     )
 
 
@@ -147,30 +140,19 @@ class StreamState:
         return from_status(self.provider, status, httpx.Headers(), body)
 
 
-class AnthropicAdapter:
-    def __init__(self, endpoint: Endpoint, client: httpx.AsyncClient) -> None:
-        self.endpoint = endpoint
-        self.client = client
-        self.provider = provider_name(endpoint.base_url)
+class AnthropicAdapter(HttpAdapter):
+    def build(self, request: ChatRequest, *, stream: bool) -> httpx.Request:
+        return build_request(self.endpoint, request, stream=stream)
 
-    async def complete(self, request: ChatRequest) -> ChatCompletion:
-        http_request = build_request(self.endpoint, request, stream=False)
-        response = await send(self.client, http_request, self.provider)
-        try:
-            return parse_response(response.content)
-        except (ValueError, KeyError) as exc:
-            raise UpstreamUnavailable(f"{self.provider} sent an unreadable reply") from exc
+    def parse(self, body: bytes) -> ChatCompletion:
+        return parse_response(body)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        http_request = build_request(self.endpoint, request, stream=True)
         decoder, state = SSEDecoder(), StreamState(self.provider)
-        async for raw in stream_bytes(self.client, http_request, self.provider):
+        async for raw in self.open(request):
             for event in decoder.feed(raw):
                 for chunk in state.on_event(event.event, event.data):
                     yield chunk
                 if event.event == "message_stop":
                     return
         raise UpstreamUnavailable(f"{self.provider} ended the stream early")
-
-    async def aclose(self) -> None:
-        return None

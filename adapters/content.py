@@ -51,7 +51,10 @@ def finish_chunk(chunk_id: str, reason: str) -> ChatChunk:
 
 
 def usage_chunk(chunk_id: str, prompt: int, completion: int) -> ChatChunk:
-    usage = Usage(
+    return ChatChunk(id=chunk_id, choices=[], usage=usage(prompt, completion))
+
+
+def usage(prompt: int, completion: int) -> Usage:
+    return Usage(
         prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
     )
-    return ChatChunk(id=chunk_id, choices=[], usage=usage)

@@ -19,11 +19,11 @@ from adapters.content import (
     parts,
     system_text,
     text_chunk,
+    usage,
     usage_chunk,
 )
 from adapters.sse import SSEDecoder
-from adapters.transport import provider_name, send, stream_bytes
-from app.errors import UpstreamUnavailable
+from adapters.transport import HttpAdapter, json_request
 from app.schemas import (
     AssistantMessage,
     ChatChunk,
@@ -31,7 +31,6 @@ from app.schemas import (
     ChatMessage,
     ChatRequest,
     Choice,
-    Usage,
 )
 
 Json = dict[str, object]
@@ -79,16 +78,11 @@ def build_body(request: ChatRequest) -> Json:
 
 def build_request(endpoint: Endpoint, request: ChatRequest, *, stream: bool) -> httpx.Request:
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-    headers = {"content-type": "application/json", **endpoint.headers}
+    headers = {}
     if endpoint.api_key is not None:
         headers["x-goog-api-key"] = endpoint.api_key.get_secret_value()
-    return httpx.Request(
-        "POST",
-        f"{endpoint.base_url}/v1beta/models/{endpoint.upstream_model}:{method}",
-        content=json.dumps(build_body(request), separators=(",", ":")).encode(),
-        headers=headers,
-        extensions={"timeout": endpoint.timeout.as_dict()},
-    )
+    url = f"{endpoint.base_url}/v1beta/models/{endpoint.upstream_model}:{method}"
+    return json_request(endpoint, url, build_body(request), headers)
 
 
 def _text_and_finish(payload: dict[str, object]) -> tuple[str, str | None]:
@@ -117,42 +111,28 @@ def parse_response(body: bytes) -> ChatCompletion:
         id=payload.get("responseId") or new_id(),
         model=payload.get("modelVersion", ""),
         choices=[Choice(message=AssistantMessage(content=text), finish_reason=reason or "stop")],
-        usage=Usage(
-            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
-        ),
+        usage=usage(prompt, completion),
     )
 
 
-class GeminiAdapter:
-    def __init__(self, endpoint: Endpoint, client: httpx.AsyncClient) -> None:
-        self.endpoint = endpoint
-        self.client = client
-        self.provider = provider_name(endpoint.base_url)
+class GeminiAdapter(HttpAdapter):
+    def build(self, request: ChatRequest, *, stream: bool) -> httpx.Request:
+        return build_request(self.endpoint, request, stream=stream)
 
-    async def complete(self, request: ChatRequest) -> ChatCompletion:
-        response = await send(
-            self.client, build_request(self.endpoint, request, stream=False), self.provider
-        )
-        try:
-            return parse_response(response.content)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UpstreamUnavailable(f"{self.provider} sent an unreadable reply") from exc
+    def parse(self, body: bytes) -> ChatCompletion:
+        return parse_response(body)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        http_request = build_request(self.endpoint, request, stream=True)
         decoder, chunk_id, first = SSEDecoder(), new_id(), True
-        usage = (0, 0)
-        async for raw in stream_bytes(self.client, http_request, self.provider):
+        counts = (0, 0)
+        async for raw in self.open(request):
             for event in decoder.feed(raw):
                 payload = json.loads(event.data)
                 text, reason = _text_and_finish(payload)
-                usage = _usage(payload) if payload.get("usageMetadata") else usage
+                counts = _usage(payload) if payload.get("usageMetadata") else counts
                 if text:
                     yield text_chunk(chunk_id, text, first=first)
                     first = False
                 if reason:
                     yield finish_chunk(chunk_id, reason)
-        yield usage_chunk(chunk_id, *usage)
-
-    async def aclose(self) -> None:
-        return None
+        yield usage_chunk(chunk_id, *counts)

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import httpx
 
 from adapters.base import Endpoint
-from adapters.content import data_url, finish_chunk, new_id, parts, text_chunk, usage_chunk
+from adapters.content import data_url, finish_chunk, new_id, parts, text_chunk, usage, usage_chunk
 from adapters.sse import NDJSONDecoder
-from adapters.transport import provider_name, send, stream_bytes
+from adapters.transport import HttpAdapter, json_request
 from app.errors import UpstreamUnavailable
 from app.schemas import (
     AssistantMessage,
@@ -19,7 +19,6 @@ from app.schemas import (
     ChatMessage,
     ChatRequest,
     Choice,
-    Usage,
 )
 
 Json = dict[str, object]
@@ -60,18 +59,11 @@ def build_body(endpoint: Endpoint, request: ChatRequest, *, stream: bool) -> Jso
 
 
 def build_request(endpoint: Endpoint, request: ChatRequest, *, stream: bool) -> httpx.Request:
-    headers = {"content-type": "application/json", **endpoint.headers}
+    headers = {}
     if endpoint.api_key is not None:
         headers["authorization"] = f"Bearer {endpoint.api_key.get_secret_value()}"
-    return httpx.Request(
-        "POST",
-        f"{endpoint.base_url}/api/chat",
-        content=json.dumps(
-            build_body(endpoint, request, stream=stream), separators=(",", ":")
-        ).encode(),
-        headers=headers,
-        extensions={"timeout": endpoint.timeout.as_dict()},
-    )
+    body = build_body(endpoint, request, stream=stream)
+    return json_request(endpoint, f"{endpoint.base_url}/api/chat", body, headers)
 
 
 def parse_response(body: bytes) -> ChatCompletion:
@@ -86,31 +78,20 @@ def parse_response(body: bytes) -> ChatCompletion:
                 finish_reason=DONE_REASONS.get(payload.get("done_reason", "stop"), "stop"),
             )
         ],
-        usage=Usage(
-            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
-        ),
+        usage=usage(prompt, completion),
     )
 
 
-class OllamaAdapter:
-    def __init__(self, endpoint: Endpoint, client: httpx.AsyncClient) -> None:
-        self.endpoint = endpoint
-        self.client = client
-        self.provider = provider_name(endpoint.base_url)
+class OllamaAdapter(HttpAdapter):
+    def build(self, request: ChatRequest, *, stream: bool) -> httpx.Request:
+        return build_request(self.endpoint, request, stream=stream)
 
-    async def complete(self, request: ChatRequest) -> ChatCompletion:
-        response = await send(
-            self.client, build_request(self.endpoint, request, stream=False), self.provider
-        )
-        try:
-            return parse_response(response.content)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UpstreamUnavailable(f"{self.provider} sent an unreadable reply") from exc
+    def parse(self, body: bytes) -> ChatCompletion:
+        return parse_response(body)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        http_request = build_request(self.endpoint, request, stream=True)
         decoder, chunk_id, first = NDJSONDecoder(), new_id(), True
-        async for raw in stream_bytes(self.client, http_request, self.provider):
+        async for raw in self.open(request):
             for line in decoder.feed(raw):
                 payload = json.loads(line)
                 if "error" in payload:
@@ -131,6 +112,3 @@ class OllamaAdapter:
                     )
                     return
         raise UpstreamUnavailable(f"{self.provider} ended the stream early")
-
-    async def aclose(self) -> None:
-        return None

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from adapters.base import Endpoint
 from adapters.sse import SSEDecoder
-from adapters.transport import provider_name, send, stream_bytes
+from adapters.transport import HttpAdapter, json_request
 from app.errors import UpstreamError, UpstreamUnavailable
 from app.schemas import ChatChunk, ChatCompletion, ChatRequest
 
@@ -28,18 +28,10 @@ def build_request(endpoint: Endpoint, request: ChatRequest, *, stream: bool) -> 
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-    headers = {"content-type": "application/json", **endpoint.headers}
-    if stream:
-        headers["accept"] = "text/event-stream"
+    headers = {"accept": "text/event-stream"} if stream else {}
     if endpoint.api_key is not None:
         headers["authorization"] = f"Bearer {endpoint.api_key.get_secret_value()}"
-    return httpx.Request(
-        "POST",
-        f"{endpoint.base_url}/chat/completions",
-        content=json.dumps(body, separators=(",", ":")).encode(),
-        headers=headers,
-        extensions={"timeout": endpoint.timeout.as_dict()},
-    )
+    return json_request(endpoint, f"{endpoint.base_url}/chat/completions", body, headers)
 
 
 def parse_response(body: bytes, provider: str = "upstream") -> ChatCompletion:
@@ -67,22 +59,17 @@ def parse_chunk(data: str, provider: str = "upstream") -> ChatChunk | None:
         raise UpstreamUnavailable(f"{provider} sent an unreadable stream chunk") from exc
 
 
-class OpenAICompatAdapter:
-    def __init__(self, endpoint: Endpoint, client: httpx.AsyncClient) -> None:
-        self.endpoint = endpoint
-        self.client = client
-        self.provider = provider_name(endpoint.base_url)
+class OpenAICompatAdapter(HttpAdapter):
+    def build(self, request: ChatRequest, *, stream: bool) -> httpx.Request:
+        return build_request(self.endpoint, request, stream=stream)
 
-    async def complete(self, request: ChatRequest) -> ChatCompletion:
-        http_request = build_request(self.endpoint, request, stream=False)
-        response = await send(self.client, http_request, self.provider)
-        return parse_response(response.content, self.provider)
+    def parse(self, body: bytes) -> ChatCompletion:
+        return parse_response(body, self.provider)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        http_request = build_request(self.endpoint, request, stream=True)
         decoder = SSEDecoder()
         finished = False
-        async for raw in stream_bytes(self.client, http_request, self.provider):
+        async for raw in self.open(request):
             for event in decoder.feed(raw):
                 chunk = parse_chunk(event.data, self.provider)
                 if chunk is None:
@@ -96,9 +83,6 @@ class OpenAICompatAdapter:
             yield chunk
         if not finished:  # a clean close before any finish_reason is a truncated answer
             raise UpstreamUnavailable(f"{self.provider} ended the stream early")
-
-    async def aclose(self) -> None:
-        return None
 
 
 __all__ = ["OpenAICompatAdapter", "UpstreamError", "build_request", "parse_chunk", "parse_response"]

@@ -68,20 +68,8 @@ class Gateway:
     ) -> tuple[ChatCompletion, Attempt]:
         """Answer with the first model in ``order`` that succeeds."""
         attempt = Attempt()
-        last: UpstreamError | None = None
-        for model in self._targets(order):
-            try:
-                reply = await self._with_retries(model, attempt, self._complete_once, request)
-            except UpstreamBadRequest:
-                raise
-            except UpstreamError as exc:
-                last = exc
-                attempt.fallbacks.append(model)
-                continue
-            attempt.model = model
-            return reply, attempt
-        assert last is not None, "complete() needs at least one model"
-        raise last
+        reply = await self._first_success(order, attempt, self._complete_once, request)
+        return reply, attempt
 
     async def open_stream(
         self, request: ChatRequest, order: list[str]
@@ -91,10 +79,17 @@ class Gateway:
         Retries and fallback happen here, before anything reached the client.
         """
         attempt = Attempt()
+        first, rest = await self._first_success(order, attempt, self._first_chunk, request)
+        return first, self._watch(attempt.model, rest), attempt
+
+    async def _first_success(
+        self, order: list[str], attempt: Attempt, call: _Call[T], request: ChatRequest
+    ) -> T:
+        """Try the models in order (each with its retries); a provider's 400 stops at once."""
         last: UpstreamError | None = None
         for model in self._targets(order):
             try:
-                first, rest = await self._with_retries(model, attempt, self._first_chunk, request)
+                result = await self._with_retries(model, attempt, call, request)
             except UpstreamBadRequest:
                 raise
             except UpstreamError as exc:
@@ -102,8 +97,8 @@ class Gateway:
                 attempt.fallbacks.append(model)
                 continue
             attempt.model = model
-            return first, self._watch(model, rest), attempt
-        assert last is not None, "open_stream() needs at least one model"
+            return result
+        assert last is not None, "the gateway needs at least one model to try"
         raise last
 
     async def _complete_once(self, model: str, request: ChatRequest) -> ChatCompletion:
