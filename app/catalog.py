@@ -13,10 +13,10 @@ from typing import Literal
 
 import httpx
 import yaml
-from adapters.registry import ADAPTERS
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from adapters.base import Endpoint
+from adapters.registry import ADAPTERS
 from app.errors import ConfigError
 from app.profiles import DeclaredProfile
 
