@@ -133,6 +133,9 @@ def test_redis_restart_keeps_serving_and_keeps_spend(
     assert _chat(a, key).status_code == 200
     before = httpx.get(f"{a}/v1/admin/keys/{key_id}", headers=ADMIN_HEADERS).json()["spend_usd"]
     assert before > 0
+    decision = httpx.post(f"{a}/v1/route", json={"model": "auto", "messages": HELLO}).json()
+    feedback = {"decision_id": decision["decision_id"], "thumbs": "up"}
+    assert httpx.post(f"{a}/v1/feedback", json=feedback).json()["accepted"] is True
     redis_proc.stop()
     try:
         # routing does not depend on Redis: calls are served (fail open), anonymous ones too
@@ -145,4 +148,6 @@ def test_redis_restart_keeps_serving_and_keeps_spend(
         redis_proc.start()
     after = httpx.get(f"{b}/v1/admin/keys/{key_id}", headers=ADMIN_HEADERS).json()["spend_usd"]
     assert after >= before  # acknowledged spend survived the restart (appendfsync always)
+    again = httpx.post(f"{b}/v1/feedback", json=feedback).json()
+    assert again["duplicate"] is True  # ... and so did the acknowledged feedback
     assert _chat(b, key).status_code == 200
