@@ -1,4 +1,10 @@
-"""Batch prediction: ``switchboard predict`` over a JSON Lines file of prompts."""
+"""Batch prediction: ``switchboard predict`` over a JSON Lines file of prompts.
+
+Prompts are embedded in chunks of ``CHUNK`` (the encoder sorts each chunk by length, so little
+compute goes to padding) in small batches of ``ENCODE_BATCH``: on 2 cores MiniLM is fastest
+with small batches, since long prompts' attention maps then stay in cache. The choice is
+``app.choice.choose_batch`` under the default preset, the same rule the service applies.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 from tqdm import tqdm
 
 from app.catalog import ModelEntry, load_catalog
@@ -16,8 +23,10 @@ from app.errors import ConfigError
 from app.estimator import Estimator, Prediction
 from app.profiles import LearnedProfiles
 
-BATCH = 512
+CHUNK = 1024
+ENCODE_BATCH = 8
 OUTPUT_TOKENS = 300
+"""Assumed answer length when pricing a model without cost data from catalog prices."""
 
 
 def read_prompts(path: Path) -> tuple[list[object], list[str]]:
@@ -35,32 +44,43 @@ def read_prompts(path: Path) -> tuple[list[object], list[str]]:
     return ids, prompts
 
 
-def priced_costs(prediction: Prediction, tokens: np.ndarray) -> np.ndarray:
-    """Fill unknown costs from the bundled catalog's prices (by id or profile id), else 0."""
-    cost = prediction.cost.copy()
+def catalog_prices(models: list[str]) -> dict[str, ModelEntry]:
+    """Bundled-catalog entries for ``models``, matched by catalog id or by profile id."""
     entries: dict[str, ModelEntry] = {}
     for entry in load_catalog().models:
         entries[entry.id] = entry
         entries.setdefault(entry.data_name, entry)
+    return {m: entries[m] for m in models if m in entries}
+
+
+def priced_costs(
+    prediction: Prediction, tokens: NDArray[np.float64], prices: dict[str, ModelEntry]
+) -> NDArray[np.float64]:
+    """Unknown costs filled from catalog prices x tokens (``OUTPUT_TOKENS`` out), else 0."""
+    cost = prediction.cost.copy()
     for j, model in enumerate(prediction.models):
         missing = ~np.isfinite(cost[:, j])
-        priced = entries.get(model)
-        if priced is None:
+        entry = prices.get(model)
+        if entry is None:
             cost[missing, j] = 0.0
         else:
-            cost[missing, j] = [priced.cost_usd(t, OUTPUT_TOKENS) for t in tokens[missing]]
+            cost[missing, j] = [entry.cost_usd(float(t), OUTPUT_TOKENS) for t in tokens[missing]]
     return cost
 
 
 def predict_batches(
     profiles: LearnedProfiles, encoder: Encoder, prompts: list[str]
-) -> Iterator[tuple[int, Prediction, np.ndarray]]:
-    estimator = Estimator(profiles, {}, {m: m for m in profiles.models}, None)
-    for start in tqdm(range(0, len(prompts), BATCH), desc="predicting", unit="batch"):
-        chunk = prompts[start : start + BATCH]
-        tokens = np.array([count_tokens(p) for p in chunk], dtype=np.float64)
-        prediction = estimator.predict(encoder.encode(chunk, batch_size=64), tokens)
-        yield start, prediction, priced_costs(prediction, tokens)
+) -> Iterator[tuple[int, Prediction, NDArray[np.float64]]]:
+    """Predictions (with every cost filled in) for consecutive chunks of ``prompts``."""
+    estimator = Estimator(profiles, {}, {m: m for m in profiles.models}, encoder)
+    prices = catalog_prices(estimator.models)
+    with tqdm(total=len(prompts), desc="predicting", unit="prompt") as progress:
+        for start in range(0, len(prompts), CHUNK):
+            chunk = prompts[start : start + CHUNK]
+            tokens = np.array([count_tokens(p) for p in chunk], dtype=np.float64)
+            prediction = estimator.predict(encoder.encode(chunk, batch_size=ENCODE_BATCH), tokens)
+            progress.update(len(chunk))
+            yield start, prediction, priced_costs(prediction, tokens, prices)
 
 
 def predict_file(profiles: LearnedProfiles, encoder: Encoder, source: Path, target: Path) -> int:

@@ -16,6 +16,8 @@ from app.choice import choose_batch
 from app.evaluation import Matrix, sweep_weights
 from app.labelled import Labelled
 
+BISECTIONS = 24
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -45,29 +47,44 @@ def calibrate(
     target_cost_usd: float | None = None,
     strong_share: float | None = None,
 ) -> Calibration:
+    """The smallest cost weight whose picks meet the target, refined by bisection.
+
+    Mean cost and strong share fall, in steps, as the weight grows; the smallest weight that
+    fits keeps the most quality within the budget.
+    """
     if (target_cost_usd is None) == (strong_share is None):
         raise ValueError("give exactly one of target_cost_usd and strong_share")
     strong = int(np.nanargmax(np.nanmean(data.scores, axis=0)))
+
+    def result(weight: float) -> Calibration:
+        mean_cost, mean_quality, pick = _outcome(data, quality, cost, weight)
+        share = float(np.mean(pick == strong))
+        fits = (
+            mean_cost <= target_cost_usd + 1e-12
+            if target_cost_usd is not None
+            else share <= (strong_share or 0.0) + 1e-12
+        )
+        return Calibration(weight, mean_cost, mean_quality, share, data.models[strong], fits)
+
     weights = np.sort(
         np.concatenate([sweep_weights(np.nan_to_num(cost)), np.geomspace(1e-2, 1e6, 200)])
     )
-    chosen = None
-    for weight in weights:  # increasing: quality falls, cost falls; take the first that fits
-        mean_cost, mean_quality, pick = _outcome(data, quality, cost, float(weight))
-        share = float(np.mean(pick == strong))
-        fits = (
-            mean_cost <= target_cost_usd
-            if target_cost_usd is not None
-            else share <= (strong_share or 0)
-        )
-        if fits:
-            chosen = Calibration(
-                float(weight), mean_cost, mean_quality, share, data.models[strong], True
-            )
+    below = None
+    for weight in weights:  # increasing: cost falls; the first that fits keeps most quality
+        found = result(float(weight))
+        if found.met:
             break
-    if chosen is None:  # even the cheapest setting misses: say so, with the cheapest setting
-        weight = float(weights[-1])
-        mean_cost, mean_quality, pick = _outcome(data, quality, cost, weight)
-        chosen = Calibration(weight, mean_cost, mean_quality, float(np.mean(pick == strong)),
-                             data.models[strong], False)  # fmt: skip
-    return chosen
+        below = float(weight)
+    else:  # even the cheapest setting misses: say so, with the cheapest setting
+        return found
+    if below is None:
+        return found
+    above = found.cost_weight
+    for _ in range(BISECTIONS):
+        middle = float(np.sqrt(max(below, 1e-9) * above))
+        probe = result(middle)
+        if probe.met:
+            above, found = middle, probe
+        else:
+            below = middle
+    return found

@@ -88,6 +88,9 @@ def _calibrate(args: argparse.Namespace) -> None:
     data, quality, cost = sample_predictions(args.data, args.profiles, _encoder())
     result = calibrate(data, quality, cost, target_cost_usd=args.target_cost_usd,
                        strong_share=args.strong_share)  # fmt: skip
+    if not data.has_costs:
+        print("note: the data has no costs; costs are estimated from catalog prices x tokens "
+              "(0 for models not in the catalog)", file=sys.stderr)  # fmt: skip
     print(json.dumps(result.__dict__, indent=2))
     if not result.met:
         print("the target cannot be met even at the cheapest setting", file=sys.stderr)

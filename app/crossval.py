@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from app.embedding import Encoder, Vectors, count_tokens, load_encoder
-from app.estimator import Estimator, Matrix, plain_knn
+from app.estimator import Estimator, Matrix
+from app.evaluation import plain_knn
 from app.labelled import Labelled
-from app.profiles import LearnedProfiles
+from app.profiles import LearnedProfiles, build_profiles
 from app.report import Report, build_report
 
 
@@ -34,14 +35,9 @@ def embed_cached(encoder: Encoder, prompts: list[str], cache_dir: Path | None = 
 
 
 def profiles_from(data: Labelled, embeddings: Vectors, model_id: str) -> LearnedProfiles:
-    return LearnedProfiles(
-        models=data.models,
-        embedding_model=model_id,
-        embeddings=embeddings.astype(np.float32),
-        scores=data.scores.astype(np.float32),
-        costs=data.costs.astype(np.float32),
-        tokens=np.array([count_tokens(p) for p in data.prompts], dtype=np.float32),
-    )
+    """Learned profiles of ``data`` whose prompts embed to ``embeddings``."""
+    tokens = np.array([count_tokens(p) for p in data.prompts], dtype=np.float32)
+    return build_profiles(data, embeddings, model_id, tokens)
 
 
 def oof_predictions(
@@ -70,7 +66,7 @@ def _cross(
         test = np.flatnonzero(fold_of == fold)
         train = np.flatnonzero(fold_of != fold)
         profiles = profiles_from(data.subset(train), embeddings[train], encoder.model_id)
-        estimator = Estimator(profiles, {}, {name: name for name in data.models}, None)
+        estimator = Estimator(profiles, {}, {name: name for name in profiles.models}, None)
         tokens = np.array([count_tokens(data.prompts[i]) for i in test], dtype=np.float64)
         prediction = estimator.predict(embeddings[test], tokens)
         router_q[test], router_c[test] = prediction.quality, prediction.cost

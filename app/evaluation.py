@@ -9,6 +9,8 @@ Definitions follow PRODUCT.md ("How routing quality is measured"):
   more than its best point).
 - APGR / CPT(x%) (RouteLLM, two models): performance gap recovered between the weak and strong
   model as a function of the share of calls sent to the strong model.
+- Baselines: each single model, random mixes of them (their hull), the per-prompt oracle, and
+  ``plain_knn``: a similarity-weighted kNN on the same embeddings, without shrinkage.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.choice import choose_batch
+from app.neighbours import NeighbourIndex
+from app.profiles import LearnedProfiles
 
 Matrix = NDArray[np.float64]
+PLAIN_KNN_K = 10
 
 
 @dataclass(frozen=True)
@@ -153,3 +158,23 @@ def cpt(
         return float(shares[i])
     t = (x - gaps[i - 1]) / (gaps[i] - gaps[i - 1])
     return float(shares[i - 1] + t * (shares[i] - shares[i - 1]))
+
+
+def plain_knn(profiles: LearnedProfiles, embeddings: NDArray[np.float32]) -> tuple[Matrix, Matrix]:
+    """The kNN baseline: per model, the cosine-weighted mean label (and cost) of the
+    ``PLAIN_KNN_K`` most similar labelled prompts; a model unlabelled there gets its mean."""
+    index = NeighbourIndex.build(np.asarray(profiles.embeddings), exact=True)
+    rows, sims = index.search(embeddings, PLAIN_KNN_K)
+    weights = np.clip(sims, 1e-6, None)[:, :, None]
+    out = []
+    for table in (np.asarray(profiles.scores), np.asarray(profiles.costs)):
+        values = table[rows].astype(np.float64)
+        known = np.isfinite(values)
+        total = (weights * known).sum(axis=1)
+        summed = (weights * np.where(known, values, 0.0)).sum(axis=1)
+        column_known = np.isfinite(table)
+        fallback = np.where(column_known, table, 0.0).sum(axis=0) / np.maximum(
+            column_known.sum(axis=0), 1
+        )
+        out.append(np.where(total > 0, summed / np.maximum(total, 1e-12), fallback))
+    return out[0], out[1]

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
+from app.batch import catalog_prices, priced_costs
 from app.crossval import embed_cached, oof_predictions
 from app.embedding import Encoder, count_tokens
 from app.errors import ConfigError
-from app.estimator import Estimator, Matrix, plain_knn
+from app.estimator import Estimator, Matrix, Prediction
+from app.evaluation import plain_knn
 from app.labelled import Labelled, read_labelled
 from app.profiles import LearnedProfiles, load_profiles
 from app.report import Report, build_report
@@ -27,9 +29,9 @@ def _aligned(data: Labelled, profiles: LearnedProfiles) -> Labelled:
 
 
 def _predict(
-    profiles: LearnedProfiles, data: Labelled, embeddings: np.ndarray
+    profiles: LearnedProfiles, data: Labelled, embeddings: np.ndarray, encoder: Encoder
 ) -> tuple[Matrix, Matrix]:
-    estimator = Estimator(profiles, {}, {m: m for m in data.models}, None)
+    estimator = Estimator(profiles, {}, {m: m for m in data.models}, encoder)
     tokens = np.array([count_tokens(p) for p in data.prompts], dtype=np.float64)
     prediction = estimator.predict(embeddings, tokens)
     order = [prediction.models.index(m) for m in data.models]
@@ -40,7 +42,7 @@ def evaluate(profiles_dir: Path, data_path: Path, encoder: Encoder) -> Report:
     profiles = load_profiles(profiles_dir)
     data = _aligned(read_labelled([data_path]), profiles)
     embeddings = embed_cached(encoder, data.prompts)
-    quality, cost = _predict(profiles, data, embeddings)
+    quality, cost = _predict(profiles, data, embeddings, encoder)
     knn_q, knn_c = plain_knn(profiles, embeddings)
     cols = [profiles.models.index(m) for m in data.models]
     knn_q, knn_c = knn_q[:, cols], knn_c[:, cols]
@@ -61,5 +63,9 @@ def sample_predictions(
     else:
         profiles = load_profiles(profiles_dir)
         data = _aligned(data, profiles)
-        quality, cost = _predict(profiles, data, embed_cached(encoder, data.prompts))
+        quality, cost = _predict(profiles, data, embed_cached(encoder, data.prompts), encoder)
+    if not data.has_costs:  # price the calls from the catalog, as the service would
+        tokens = np.array([count_tokens(p) for p in data.prompts], dtype=np.float64)
+        prediction = Prediction(data.models, quality, cost, np.zeros_like(quality))
+        cost = priced_costs(prediction, tokens, catalog_prices(data.models))
     return data, quality, np.nan_to_num(cost)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app import evaluation as ev
 from app.choice import PRESETS, choose_batch
 from app.labelled import Labelled
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 Matrix = ev.Matrix
 
@@ -30,26 +34,25 @@ class Report:
     task_accuracy: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def markdown(self) -> str:
-        money = self.has_costs
+        def row(label: str, p: ev.Point, bold: bool = False) -> str:
+            quality = f"**{p.quality:.4f}**" if bold else f"{p.quality:.4f}"
+            return f"| {label} | {quality} | {f'{p.cost:.6f}' if self.has_costs else '-'} |"
+
         lines = [f"Prompts: {self.prompts}; models: {len(self.models)}.", ""]
+        if not self.has_costs:
+            lines += ["The data has no costs: quality only.", ""]
         lines += ["| policy | quality | cost per query (USD) |", "|---|---|---|"]
-        for p in sorted(self.singles, key=lambda p: p.cost):
-            lines.append(f"| single: {p.label} | {p.quality:.4f} | {p.cost:.6f} |" if money else
-                         f"| single: {p.label} | {p.quality:.4f} | - |")  # fmt: skip
-        lines.append(
-            f"| oracle (best per prompt) | {self.oracle.quality:.4f} | {self.oracle.cost:.6f} |"
-        )
-        lines.append(
-            f"| plain kNN, most accurate | {self.knn_best.quality:.4f} | {self.knn_best.cost:.6f} |"
-        )
-        for name, p in self.presets.items():
-            lines.append(f"| **Switchboard `{name}`** | **{p.quality:.4f}** | {p.cost:.6f} |")
+        lines += [row(f"single: {p.label}", p) for p in sorted(self.singles, key=_by_cost)]
+        lines.append(row("oracle (best per prompt)", self.oracle))
+        lines.append(row("plain kNN, most accurate", self.knn_best))
+        lines += [row(f"**Switchboard `{n}`**", p, True) for n, p in self.presets.items()]
         lines += ["", "| metric | value |", "|---|---|"]
         for key, value in self.metrics.items():
             lines.append(f"| {key} | {'n/a' if value is None else f'{value:.4f}'} |")
         if self.task_accuracy:
             tasks = sorted(next(iter(self.task_accuracy.values())))
-            lines += ["", "| policy | " + " | ".join(tasks) + " | task mean |",
+            lines += ["", "Per task (the `task` field is used for this table only):", "",
+                      "| policy | " + " | ".join(tasks) + " | task mean |",
                       "|---|" + "---|" * (len(tasks) + 1)]  # fmt: skip
             for policy, by_task in self.task_accuracy.items():
                 cells = " | ".join(f"{by_task[t]:.4f}" for t in tasks)
@@ -61,6 +64,10 @@ class Report:
         (out / "report.md").write_text("# Routing evaluation\n\n" + self.markdown() + "\n")
         (out / "report.json").write_text(json.dumps(asdict(self), indent=2))
         plot(self, out / "cost_quality.png")
+
+
+def _by_cost(point: ev.Point) -> float:
+    return point.cost
 
 
 def _task_accuracy(data: Labelled, picks: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
@@ -149,12 +156,30 @@ def _two_model(report: Report) -> dict[str, float | None]:
 
 
 def plot(report: Report, path: Path) -> None:
+    """The cost-quality chart; without cost data, a bar chart of quality per policy."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5.5))
+    if report.has_costs:
+        _cost_quality(report, ax)
+    else:
+        policies = [(p.label.split("/")[-1], p.quality) for p in report.singles]
+        policies += [("plain kNN", report.knn_best.quality), ("oracle", report.oracle.quality)]
+        policies += [(f"Switchboard {n}", p.quality) for n, p in report.presets.items()][:1]
+        labels, values = zip(*sorted(policies, key=lambda lv: lv[1]), strict=True)
+        colours = ["tab:blue" if lb.startswith("Switchboard") else "grey" for lb in labels]
+        ax.barh(labels, values, color=colours)
+        ax.set_xlabel("mean quality (the data has no costs)")
+        ax.set_title("Quality: Switchboard vs. baselines")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _cost_quality(report: Report, ax: Axes) -> None:
     for name, points, style in (
         ("Switchboard", report.router, "-o"),
         ("plain kNN", report.knn, "--s"),
@@ -171,12 +196,8 @@ def plot(report: Report, path: Path) -> None:
     ax.scatter(
         report.oracle.cost, report.oracle.quality, marker="*", s=120, color="gold", label="oracle"
     )
-    ax.set_xlabel("mean cost per query (USD)" if report.has_costs else "cost (not in data)")
+    ax.set_xlabel("mean cost per query (USD)")
     ax.set_ylabel("mean quality")
-    if report.has_costs:
-        ax.set_xscale("log")
+    ax.set_xscale("log")
     ax.legend(loc="lower right")
-    ax.set_title("Cost-quality: Switchboard vs. baselines")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax.set_title("Cost-quality: Switchboard vs. baselines (hulls over a cost-weight sweep)")

@@ -1,8 +1,12 @@
 """Selection time for one query after the embedding, as the labelled set grows.
 
-Synthetic profiles (clustered unit vectors in 384 dimensions, 11 models) of 10k, 100k and 1M
-prompts; for each, the median and p99 time of ``Estimator.predict`` + ranking for one query,
-the index used, and the build time. Exact search below 50k prompts, IVF above.
+Synthetic profiles (clustered unit vectors in 384 dimensions, 11 models with costs) of 10k, 100k
+and 1M prompts. For each: the index (exact search up to ``EXACT_MAX`` prompts, IVF above), the
+one-off index build time (done by ``profiles build`` and stored), the estimator's start-up time,
+the median and p99 time of ``Estimator.predict`` + ``choice.rank`` for one query, and the recall
+of the ``K`` neighbours against exact search. BLAS runs on one thread, as in the service
+(``app.services``): per-query work is too small to gain from threads, and loses to them when
+the cores are busy.
 
     .venv/bin/python bench/selection_speed.py [--sizes 10000 100000 1000000]
 """
@@ -18,29 +22,38 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.choice import rank
-from app.estimator import Estimator
+from app.choice import PRESETS, rank
+from app.estimator import Estimator, K
+from app.neighbours import NeighbourIndex
 from app.profiles import LearnedProfiles
 
 MODELS = 11
 DIM = 384
+BLOCK = 100_000
 
 
 def synthetic(n: int, rng: np.random.Generator) -> LearnedProfiles:
-    centres = rng.normal(size=(200, DIM)).astype(np.float32)
+    centres = rng.normal(size=(500, DIM)).astype(np.float32)
     vectors = np.empty((n, DIM), dtype=np.float32)
-    for start in range(0, n, 100_000):
-        stop = min(n, start + 100_000)
-        block = centres[rng.integers(0, 200, stop - start)] + rng.normal(
-            size=(stop - start, DIM)
-        ).astype(np.float32)
-        vectors[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    for start in range(0, n, BLOCK):
+        size = min(n, start + BLOCK) - start
+        noise = 1.5 * rng.normal(size=(size, DIM)).astype(np.float32)
+        block = centres[rng.integers(0, len(centres), size)] + noise
+        vectors[start : start + size] = block / np.linalg.norm(block, axis=1, keepdims=True)
     scores = (rng.random((n, MODELS)) < rng.random(MODELS)).astype(np.float32)
-    costs = np.broadcast_to(np.geomspace(1e-4, 5e-3, MODELS, dtype=np.float32), (n, MODELS)).copy()
-    tokens = np.full(n, 100, dtype=np.float32)
-    return LearnedProfiles(
-        [f"m{i}" for i in range(MODELS)], "synthetic", vectors, scores, costs, tokens
-    )
+    prices = np.geomspace(1e-4, 5e-3, MODELS, dtype=np.float32)
+    costs = (prices * rng.uniform(0.5, 1.5, (n, 1))).astype(np.float32)
+    tokens = rng.integers(20, 400, n).astype(np.float32)
+    models = [f"m{i}" for i in range(MODELS)]
+    return LearnedProfiles(models, "synthetic", vectors, scores, costs, tokens)
+
+
+def recall(index: NeighbourIndex, vectors: np.ndarray, queries: np.ndarray) -> float:
+    if index.centroids is None:
+        return 1.0
+    found, _ = index.search(queries, K)
+    truth, _ = NeighbourIndex(vectors).search(queries, K)
+    return float(np.mean([len(set(a) & set(b)) / K for a, b in zip(found, truth, strict=True)]))
 
 
 def main() -> None:
@@ -48,28 +61,35 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=300)
     args = parser.parse_args()
+    threadpool_limits(limits=1, user_api="blas")
     rng = np.random.default_rng(0)
-    threadpool_limits(limits=1, user_api="blas")  # as the service runs (app/services.py)
-    print("| labelled prompts | index | build s | p50 ms | p99 ms |")
-    print("|---|---|---|---|---|")
+    print("| labelled prompts | index | index build s | start-up s | p50 ms | p99 ms | recall |")
+    print("|---|---|---|---|---|---|---|")
     for n in args.sizes:
-        profiles = synthetic(n, rng)
+        raw = synthetic(n, rng)
+        started = time.perf_counter()
+        profiles = raw.indexed()  # what `profiles build` stores
+        build = time.perf_counter() - started
         started = time.perf_counter()
         estimator = Estimator(profiles, {}, {m: m for m in profiles.models}, None)
-        build = time.perf_counter() - started
-        queries = profiles.embeddings[rng.integers(0, n, args.queries)] + 0.05
+        startup = time.perf_counter() - started
+        queries = profiles.embeddings[rng.integers(0, n, args.queries)]
+        queries = queries + 0.05 * rng.normal(size=queries.shape).astype(np.float32)
         queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+        tokens = np.array([100.0])
         timings = []
         for query in queries:
             t0 = time.perf_counter()
-            prediction = estimator.predict(query[None, :], np.array([100.0]))
-            rank(prediction.quality[0], prediction.cost[0], 20.0)
+            prediction = estimator.predict(query[None, :], tokens)
+            rank(prediction.quality[0], prediction.cost[0], PRESETS["balanced"])
             timings.append(time.perf_counter() - t0)
-        learned = estimator._learned
-        kind = "IVF" if learned is not None and learned.index.centroids is not None else "exact"
+        assert profiles.index is not None
+        kind = "exact" if profiles.index.centroids is None else "IVF"
+        found = recall(profiles.index, np.asarray(profiles.embeddings), queries[:50])
         ms = np.array(timings) * 1000
         print(
-            f"| {n:,} | {kind} | {build:.1f} | {np.median(ms):.3f} | {np.percentile(ms, 99):.3f} |",
+            f"| {n:,} | {kind} | {build:.1f} | {startup:.2f} | {np.median(ms):.3f} "
+            f"| {np.percentile(ms, 99):.3f} | {found:.2f} |",
             flush=True,
         )
 

@@ -99,7 +99,7 @@ def test_calibrate_finds_a_weight_that_meets_the_budget(workdir: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["met"] and result["mean_cost_usd"] <= 0.006
+    assert result["met"] and 0.0055 <= result["mean_cost_usd"] <= 0.006  # spends the budget
     assert result["mean_quality"] > 0.8
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 
 from app import evaluation as ev
 
@@ -52,3 +53,39 @@ def test_random_routing_has_apgr_one_half_and_cpt50_one_half() -> None:
     assert abs((ev.cpt(share, quality, 0.5, 0.9, 0.5) or 0) - 0.5) < 1e-9
     better = np.minimum(0.9, 0.5 + 0.8 * share)
     assert ev.apgr(share, better, 0.5, 0.9) > 0.7
+
+
+def test_plain_knn_averages_the_nearest_labels_by_similarity() -> None:
+    from app.profiles import LearnedProfiles
+
+    vectors = np.eye(4, dtype=np.float32)
+    scores = np.array([[1, 0], [1, 0], [0, 1], [0, np.nan]], dtype=np.float32)
+    costs = np.full_like(scores, 0.002)
+    profiles = LearnedProfiles(["a", "b"], "enc", vectors, scores, costs, np.ones(4, np.float32))
+    query = np.array([[0.9, 0.1, 0.0, 0.0]], dtype=np.float32)
+    quality, cost = ev.plain_knn(profiles, query / np.linalg.norm(query))
+    assert quality[0, 0] > quality[0, 1]
+    assert np.allclose(cost, 0.002)
+
+
+def test_report_orders_oracle_router_and_random_as_a_user_would_expect() -> None:
+    from app.labelled import Labelled
+    from app.report import build_report
+
+    rng = np.random.default_rng(0)
+    n = 400
+    kind = rng.integers(0, 2, n)  # the weak model is right on kind 0 only
+    scores = np.stack([np.ones(n), (kind == 0).astype(float)], axis=1)
+    costs = np.tile([0.01, 0.001], (n, 1))
+    data = Labelled([str(i) for i in range(n)], ["p"] * n, ["strong", "weak"], scores, costs,
+                    ["x"] * n)  # fmt: skip
+    informed = (scores * 0.8 + 0.1, costs)  # knows which prompts the weak model gets right
+    clueless = (np.tile([0.9, 0.5], (n, 1)), costs)
+    report = build_report(data, informed, clueless)
+    m = report.metrics
+    assert report.oracle.quality >= max(p.quality for p in report.router) - 1e-9
+    assert m["AIQ router"] > m["AIQ single-model hull (random mixes)"] - 1e-9
+    assert m["AIQ plain kNN"] == pytest.approx(m["AIQ single-model hull (random mixes)"], abs=0.01)
+    assert m["APGR"] > 0.7 and (m["CPT(50%)"] or 1) < 0.3  # random: 0.5 and 50%
+    needed = 0.01 * kind.mean() + 0.001 * (1 - kind.mean())  # strong only where weak fails
+    assert m["router cost at best single's quality (USD)"] == pytest.approx(needed)
