@@ -1,158 +1,258 @@
-"""Anthropic's Messages API (``POST /v1/messages``), including its typed SSE events."""
+"""Anthropic's Messages API (``POST /v1/messages``) and its typed SSE events.
+
+The request moves system and developer messages to the top-level ``system``, makes
+``max_tokens`` explicit (the API requires it), turns images into ``image`` blocks (base64 for
+``data:`` URLs, ``url`` sources otherwise), ``stop`` into ``stop_sequences``, and maps tools,
+tool calls and tool results to ``tool_use``/``tool_result`` blocks. The reply's text blocks are
+joined, ``tool_use`` blocks become ``tool_calls``, and the event stream becomes the canonical
+chunks: role first, text and tool-call deltas, the finish reason, then a usage-only chunk.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
+from pydantic import BaseModel, JsonValue
 
 from adapters.base import Endpoint
 from adapters.content import (
+    JsonObject,
+    Wire,
     data_url,
-    finish_chunk,
-    new_id,
+    functions,
+    named_tool,
     parts,
+    stop_list,
     system_text,
-    text_chunk,
-    usage,
-    usage_chunk,
+    tool_calls,
 )
-from adapters.sse import SSEDecoder
-from adapters.status import from_status
-from adapters.transport import HttpAdapter, json_request
-from app.errors import UpstreamError, UpstreamUnavailable
-from app.schemas import AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice
+from adapters.replies import ChunkWriter, completion, finish_reason, tool_call, usage
+from adapters.sse import SSEDecoder, SSEEvent
+from adapters.status import Upstream
+from adapters.transport import HttpAdapter, StreamTranslator, json_request
+from app.schemas import ChatChunk, ChatCompletion, ChatMessage, ChatRequest, ImagePart, Usage
 
 VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
-STOP_REASONS = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
-_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "api_error": 500,
-                 "invalid_request_error": 400, "authentication_error": 401}  # fmt: skip
+STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
+                "tool_use": "tool_calls", "refusal": "content_filter"}  # fmt: skip
+ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401,
+                "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
+                "rate_limit_error": 429, "api_error": 500, "overloaded_error": 529}  # fmt: skip
+_TOOL_CHOICE: dict[str, Wire] = {
+    "auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}
+}  # fmt: skip
 
 
-def _content(message: Any) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
-    for part in parts(message):
-        if part.type == "text":
-            blocks.append({"type": "text", "text": part.text})
-            continue
-        inline = data_url(part.image_url.url)
-        source = (
-            {"type": "base64", "media_type": inline.media_type, "data": inline.data}
-            if inline
-            else {"type": "url", "url": part.image_url.url}
-        )
-        blocks.append({"type": "image", "source": source})
-    return blocks
+def _image(part: ImagePart) -> Wire:
+    inline = data_url(part.image_url.url)
+    if inline is None:
+        return {"type": "image", "source": {"type": "url", "url": part.image_url.url}}
+    source = {"type": "base64", "media_type": inline.media_type, "data": inline.data}
+    return {"type": "image", "source": source}
 
 
-def build_body(endpoint: Endpoint, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-    messages = [
-        {"role": "assistant" if m.role == "assistant" else "user", "content": _content(m)}
-        for m in request.messages
-        if m.role not in ("system", "developer")
+def _message(message: ChatMessage) -> Wire:
+    if message.role == "tool":
+        result = {"type": "tool_result", "tool_use_id": message.tool_call_id or ""}
+        return {"role": "user", "content": [{**result, "content": message.text()}]}
+    blocks: list[Wire] = [
+        {"type": "text", "text": p.text} if p.type == "text" else _image(p) for p in parts(message)
     ]
-    body: dict[str, Any] = {
+    blocks += [
+        {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+        for c in tool_calls(message)
+    ]
+    return {"role": "assistant" if message.role == "assistant" else "user", "content": blocks}
+
+
+def build_body(endpoint: Endpoint, request: ChatRequest, *, stream: bool) -> Wire:
+    body: Wire = {
         "model": endpoint.upstream_model,
         "max_tokens": request.output_limit() or DEFAULT_MAX_TOKENS,
-        "messages": messages,
+        "messages": [
+            _message(m) for m in request.messages if m.role not in ("system", "developer")
+        ],
     }
-    system = system_text(request.messages)
-    if system:
-        body["system"] = system
-    for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p")):
-        if getattr(request, ours) is not None:
-            body[theirs] = getattr(request, ours)
-    if request.stop is not None:
-        body["stop_sequences"] = [request.stop] if isinstance(request.stop, str) else request.stop
-    if stream:
-        body["stream"] = True
+    optional: Wire = {
+        "system": system_text(request.messages),
+        "temperature": None if request.temperature is None else min(request.temperature, 1.0),
+        "top_p": request.top_p,
+        "stop_sequences": stop_list(request),
+        "metadata": {"user_id": request.user} if request.user else None,
+        "stream": True if stream else None,
+    }
+    if declared := functions(request):
+        optional["tools"] = [
+            {"name": f.name, "input_schema": f.parameters}
+            | ({"description": f.description} if f.description else {})
+            for f in declared
+        ]
+        choice = request.tool_choice
+        name = named_tool(choice)
+        tool = _TOOL_CHOICE.get(choice) if isinstance(choice, str) else None
+        optional["tool_choice"] = {"type": "tool", "name": name} if name else tool
+    body.update({key: value for key, value in optional.items() if value is not None})
     return body
 
 
 def build_request(endpoint: Endpoint, request: ChatRequest, *, stream: bool) -> httpx.Request:
+    """``POST {base_url}/v1/messages`` with ``x-api-key`` and ``anthropic-version``."""
     headers = {"anthropic-version": VERSION}
     if endpoint.api_key is not None:
         headers["x-api-key"] = endpoint.api_key.get_secret_value()
-    body = build_body(endpoint, request, stream=stream)
-    return json_request(endpoint, f"{endpoint.base_url}/v1/messages", body, headers)
-
-
-def parse_response(body: bytes) -> ChatCompletion:
-    payload = json.loads(body)
-    text = "".join(b.get("text", "") for b in payload.get("content", []) if b.get("type") == "text")
-    counts = payload.get("usage", {})
-    prompt, completion = counts.get("input_tokens", 0), counts.get("output_tokens", 0)
-    return ChatCompletion(
-        id=payload.get("id") or new_id(),
-        model=payload.get("model", ""),
-        choices=[
-            Choice(
-                message=AssistantMessage(content=text),
-                finish_reason=STOP_REASONS.get(payload.get("stop_reason") or "", "stop"),
-            )
-        ],
-        usage=usage(prompt, completion),
+    return json_request(
+        endpoint, "/v1/messages", build_body(endpoint, request, stream=stream), headers
     )
 
 
-class StreamState:
-    """Turns Anthropic's event sequence into chunks; usage arrives in two parts."""
+class _Usage(BaseModel):
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
 
-    def __init__(self, provider: str) -> None:
-        self.provider = provider
-        self.id = new_id()
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
-        self.started = False
+    def prompt(self) -> int:
+        """OpenAI counts cached prompt tokens in ``prompt_tokens``; Anthropic lists them apart."""
+        counts = (self.input_tokens, self.cache_creation_input_tokens, self.cache_read_input_tokens)
+        return sum(n or 0 for n in counts)
 
-    def on_event(self, name: str, data: str) -> list[ChatChunk]:
-        payload = json.loads(data) if data else {}
-        if name == "message_start":
-            message = payload.get("message", {})
-            self.id = message.get("id", self.id)
-            self.prompt_tokens = message.get("usage", {}).get("input_tokens", 0)
+
+class _Block(BaseModel):
+    type: str
+    text: str = ""
+    id: str = ""
+    name: str = ""
+    input: JsonValue = None
+
+
+class _Message(BaseModel):
+    id: str = ""
+    model: str = ""
+    content: list[_Block] = []
+    stop_reason: str | None = None
+    usage: _Usage = _Usage()
+
+
+def parse_response(response: httpx.Response) -> ChatCompletion:
+    message = _Message.model_validate_json(response.content)
+    calls = [
+        tool_call(b.name, b.input or {}, b.id) for b in message.content if b.type == "tool_use"
+    ]
+    return completion(
+        completion_id=message.id,
+        model=message.model,
+        text="".join(b.text for b in message.content if b.type == "text"),
+        finish=finish_reason(STOP_REASONS, message.stop_reason),
+        counts=usage(message.usage.prompt(), message.usage.output_tokens or 0),
+        calls=calls,
+    )
+
+
+class _Delta(BaseModel):
+    type: str = ""
+    text: str = ""
+    partial_json: str = ""
+    stop_reason: str | None = None
+
+
+class _Error(BaseModel):
+    type: str = "api_error"
+    message: str = ""
+
+
+class _Event(BaseModel):
+    type: str
+    index: int = 0
+    message: _Message | None = None
+    content_block: _Block | None = None
+    delta: _Delta = _Delta()
+    usage: _Usage | None = None
+    error: _Error | None = None
+
+
+class AnthropicStream:
+    """Anthropic's events -> chunks. Usage comes in two halves: input at the start, output
+    (cumulative) in ``message_delta``; the usage chunk goes out at ``message_stop``."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+        self.done = False
+        self._sse = SSEDecoder()
+        self._out = ChunkWriter()
+        self._tools: dict[int, int] = {}  # content block index -> OpenAI tool call index
+        self._usage = Usage()
+
+    def feed(self, data: bytes) -> Iterator[ChatChunk]:
+        return self._take(self._sse.feed(data))
+
+    def close(self) -> Iterator[ChatChunk]:
+        yield from self._take(self._sse.close())
+        if not self.done:
+            raise self.upstream.cut_short()
+
+    def _take(self, events: list[SSEEvent]) -> Iterator[ChatChunk]:
+        for event in events:
+            if not self.done:
+                yield from self._on(_Event.model_validate_json(event.data))
+
+    def _on(self, event: _Event) -> list[ChatChunk]:
+        if event.type == "message_start" and event.message is not None:
+            self._out.id = event.message.id or self._out.id
+            self._out.model = event.message.model
+            self._count(event.message.usage)
             return []
-        if name == "content_block_delta" and payload.get("delta", {}).get("type") == "text_delta":
-            first, self.started = not self.started, True
-            return [text_chunk(self.id, payload["delta"]["text"], first=first)]
-        if name == "message_delta":
-            self.completion_tokens = payload.get("usage", {}).get("output_tokens", 0)
-            reason = STOP_REASONS.get(payload.get("delta", {}).get("stop_reason") or "", "stop")
-            return [finish_chunk(self.id, reason)]
-        if name == "message_stop":
-            return [usage_chunk(self.id, self.prompt_tokens, self.completion_tokens)]
-        if name == "error":
-            raise self._error(payload.get("error", {}))
-        return []  # ping, content_block_start/stop
+        if event.type == "content_block_start" and event.content_block is not None:
+            return self._block_start(event.index, event.content_block)
+        if event.type == "content_block_delta":
+            return self._delta(event.index, event.delta)
+        if event.type == "message_delta":
+            self._count(event.usage)
+            reason = finish_reason(STOP_REASONS, event.delta.stop_reason)
+            return [self._out.finish(reason)]
+        if event.type == "message_stop":
+            self.done = True
+            return [self._out.usage(self._usage)]
+        if event.type == "error":
+            error = event.error or _Error()
+            raise self.upstream.reported_error(ERROR_STATUS.get(error.type, 500), error.message)
+        return []  # ping, content_block_stop, and event types added later
 
-    def _error(self, error: dict[str, Any]) -> UpstreamError:
-        status = _ERROR_STATUS.get(error.get("type", ""), 500)
-        body = json.dumps({"error": {"message": error.get("message", "stream error")}}).encode()
-        return from_status(self.provider, status, httpx.Headers(), body)
+    def _block_start(self, index: int, block: _Block) -> list[ChatChunk]:
+        if block.type == "text" and block.text:
+            return [self._out.text(block.text)]
+        if block.type != "tool_use":
+            return []
+        self._tools[index] = len(self._tools)
+        call = {"index": self._tools[index], **tool_call(block.name, "", block.id)}
+        return [self._out.tool_calls([call])]
+
+    def _delta(self, index: int, delta: _Delta) -> list[ChatChunk]:
+        if delta.type == "text_delta" and delta.text:
+            return [self._out.text(delta.text)]
+        if delta.type == "input_json_delta" and delta.partial_json and index in self._tools:
+            call: JsonObject = {
+                "index": self._tools[index],
+                "function": {"arguments": delta.partial_json},
+            }
+            return [self._out.tool_calls([call])]
+        return []  # thinking and signature deltas have no OpenAI counterpart
+
+    def _count(self, counts: _Usage | None) -> None:
+        if counts is None:
+            return
+        prompt = counts.prompt() if counts.input_tokens is not None else self._usage.prompt_tokens
+        completion_tokens = counts.output_tokens or self._usage.completion_tokens
+        self._usage = usage(prompt, completion_tokens)
 
 
 class AnthropicAdapter(HttpAdapter):
     def build(self, request: ChatRequest, *, stream: bool) -> httpx.Request:
         return build_request(self.endpoint, request, stream=stream)
 
-    def parse(self, body: bytes) -> ChatCompletion:
-        return parse_response(body)
+    def parse(self, response: httpx.Response) -> ChatCompletion:
+        return parse_response(response)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        decoder, state = SSEDecoder(), StreamState(self.provider)
-        async for raw in self.open(request):
-            for event in decoder.feed(raw):
-                for chunk in state.on_event(event.event, event.data):
-                    yield chunk
-                if event.event == "message_stop":
-                    return
-        raise UpstreamUnavailable(f"{self.provider} ended the stream early")
+    def translator(self) -> StreamTranslator:
+        return AnthropicStream(self.upstream)

@@ -1,88 +1,120 @@
-"""The OpenAI Chat Completions wire format, for OpenAI and every compatible server.
+"""The OpenAI Chat Completions wire format, for OpenAI and every server that speaks it.
 
 OpenAI, vLLM, llama.cpp, LM Studio, Groq, Together, Mistral, DeepSeek, OpenRouter and Perplexity
 differ only in configuration (base URL, key, extra headers), so they are catalog rows for this
-one adapter. ``build_request`` and the ``parse_*`` functions are pure; the class does the I/O.
+one adapter, not classes. The request goes out as the client sent it, with the upstream model
+name and without Switchboard's own ``switchboard`` field; unknown OpenAI fields pass through.
+Provider extras in replies (Perplexity's ``citations``, DeepSeek's ``reasoning_content``, ...)
+are dropped by the canonical types rather than rejected.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 
 import httpx
-from pydantic import ValidationError
 
 from adapters.base import Endpoint
-from adapters.sse import SSEDecoder
-from adapters.transport import HttpAdapter, json_request
-from app.errors import UpstreamError, UpstreamUnavailable
+from adapters.sse import SSEDecoder, SSEEvent
+from adapters.status import Upstream
+from adapters.transport import HttpAdapter, StreamTranslator, json_request
 from app.schemas import ChatChunk, ChatCompletion, ChatRequest
 
-_OURS = {"switchboard", "model", "stream", "stream_options"}
+_NOT_FORWARDED = {"switchboard", "model", "stream", "stream_options"}
+_ANONYMOUS = Upstream("upstream")
 
 
 def build_request(endpoint: Endpoint, request: ChatRequest, *, stream: bool) -> httpx.Request:
-    body = request.model_dump(mode="json", exclude_none=True, exclude=_OURS)
-    body["model"] = endpoint.upstream_model
+    """``POST {base_url}/chat/completions``; streams always ask for the final usage chunk."""
+    body: dict[str, object] = {"model": endpoint.upstream_model}
+    body.update(request.model_dump(mode="json", exclude_none=True, exclude=_NOT_FORWARDED))
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-    headers = {"accept": "text/event-stream"} if stream else {}
+    headers = {"accept": "text/event-stream" if stream else "application/json"}
     if endpoint.api_key is not None:
         headers["authorization"] = f"Bearer {endpoint.api_key.get_secret_value()}"
-    return json_request(endpoint, f"{endpoint.base_url}/chat/completions", body, headers)
+    return json_request(endpoint, "/chat/completions", body, headers)
 
 
-def parse_response(body: bytes, provider: str = "upstream") -> ChatCompletion:
-    try:
-        return ChatCompletion.model_validate_json(body)
-    except ValidationError as exc:
-        raise UpstreamUnavailable(f"{provider} sent an unreadable completion") from exc
+def parse_response(response: httpx.Response, upstream: Upstream = _ANONYMOUS) -> ChatCompletion:
+    """A 2xx reply -> ``ChatCompletion``; an ``error`` object in it raises the typed error."""
+    payload = _object(response.content, upstream)
+    payload.setdefault("model", "")
+    return ChatCompletion.model_validate(_without_logprobs(payload))
 
 
-def parse_chunk(data: str, provider: str = "upstream") -> ChatChunk | None:
+def parse_chunk(data: str, upstream: Upstream = _ANONYMOUS) -> ChatChunk | None:
     """One SSE ``data`` payload -> a chunk; None for ``[DONE]``. An error payload raises."""
     if data.strip() == "[DONE]":
         return None
-    try:
-        payload = json.loads(data)
-    except ValueError as exc:
-        raise UpstreamUnavailable(f"{provider} sent an unreadable stream event") from exc
-    if isinstance(payload, dict) and "error" in payload:
+    return ChatChunk.model_validate(_without_logprobs(_object(data, upstream)))
+
+
+def _object(text: str | bytes, upstream: Upstream) -> dict[str, object]:
+    payload = json.loads(text)
+    if not isinstance(payload, dict):
+        raise ValueError("expected a JSON object")
+    if payload.get("error"):
         error = payload["error"]
-        message = error.get("message") if isinstance(error, dict) else str(error)
-        raise UpstreamUnavailable(f"{provider} failed mid-stream: {message}")
-    try:
-        return ChatChunk.model_validate(payload)
-    except ValidationError as exc:
-        raise UpstreamUnavailable(f"{provider} sent an unreadable stream chunk") from exc
+        detail = error.get("message") if isinstance(error, dict) else None
+        raise upstream.reported_error(_error_status(error), str(detail or error))
+    return payload
+
+
+def _error_status(error: object) -> int:
+    """Servers report stream errors as ``{"error": {...}}``, some with an HTTP-like code."""
+    if not isinstance(error, dict):
+        return 500
+    code = error.get("code")
+    if isinstance(code, int) and 400 <= code < 600:
+        return code
+    return 429 if "rate_limit" in f"{error.get('type')} {code}" else 500
+
+
+def _without_logprobs(payload: dict[str, object]) -> dict[str, object]:
+    # The canonical Choice and ChunkChoice hold only ``logprobs: null``.
+    choices = payload.get("choices")
+    for choice in choices if isinstance(choices, list) else []:
+        if isinstance(choice, dict):
+            choice.pop("logprobs", None)
+    return payload
+
+
+class OpenAIStream:
+    """OpenAI's SSE: each ``data`` is a chunk already; ``[DONE]`` ends it."""
+
+    def __init__(self, upstream: Upstream = _ANONYMOUS) -> None:
+        self.upstream = upstream
+        self.done = False
+        self._finished = False
+        self._sse = SSEDecoder()
+
+    def feed(self, data: bytes) -> Iterator[ChatChunk]:
+        return self._take(self._sse.feed(data))
+
+    def close(self) -> Iterator[ChatChunk]:
+        yield from self._take(self._sse.close())
+        if not (self.done or self._finished):  # a clean close before any finish: truncated
+            raise self.upstream.cut_short()
+
+    def _take(self, events: list[SSEEvent]) -> Iterator[ChatChunk]:
+        for event in events:
+            chunk = None if self.done else parse_chunk(event.data, self.upstream)
+            if chunk is None:
+                self.done = True
+            elif chunk.choices or chunk.usage:  # skip e.g. Azure's prompt-filter preamble
+                self._finished |= any(c.finish_reason for c in chunk.choices)
+                yield chunk
 
 
 class OpenAICompatAdapter(HttpAdapter):
     def build(self, request: ChatRequest, *, stream: bool) -> httpx.Request:
         return build_request(self.endpoint, request, stream=stream)
 
-    def parse(self, body: bytes) -> ChatCompletion:
-        return parse_response(body, self.provider)
+    def parse(self, response: httpx.Response) -> ChatCompletion:
+        return parse_response(response, self.upstream)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        decoder = SSEDecoder()
-        finished = False
-        async for raw in self.open(request):
-            for event in decoder.feed(raw):
-                chunk = parse_chunk(event.data, self.provider)
-                if chunk is None:
-                    return
-                finished = finished or any(c.finish_reason for c in chunk.choices)
-                yield chunk
-        for event in decoder.close():
-            chunk = parse_chunk(event.data, self.provider)
-            if chunk is None:
-                return
-            yield chunk
-        if not finished:  # a clean close before any finish_reason is a truncated answer
-            raise UpstreamUnavailable(f"{self.provider} ended the stream early")
-
-
-__all__ = ["OpenAICompatAdapter", "UpstreamError", "build_request", "parse_chunk", "parse_response"]
+    def translator(self) -> StreamTranslator:
+        return OpenAIStream(self.upstream)

@@ -1,4 +1,8 @@
-"""Adapter name -> factory. Adding a provider is one module and one line here."""
+"""Adapter name -> factory: the catalog's ``adapter:`` field picks a row here.
+
+Adding a provider is one module and one line. OpenAI-compatible servers need neither: they are
+catalog rows for ``openai_compat`` with their own base URL, key and headers.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +23,10 @@ ADAPTERS: dict[str, AdapterFactory] = {
 
 
 def build_adapter(name: str, endpoint: Endpoint, client: httpx.AsyncClient) -> ChatAdapter:
+    """The adapter called ``name`` for one endpoint; ValueError names the known adapters."""
     try:
         factory = ADAPTERS[name]
     except KeyError:
-        raise ValueError(f"unknown adapter {name!r}; known: {sorted(ADAPTERS)}") from None
+        known = ", ".join(sorted(ADAPTERS))
+        raise ValueError(f"unknown adapter {name!r}; known adapters: {known}") from None
     return factory(endpoint, client)

@@ -1,89 +1,125 @@
-"""The I/O every adapter shares: send a built request, map failures, iterate a streamed body."""
+"""The HTTP I/O every adapter shares, kept apart from the wire formats.
+
+An adapter module supplies three pure pieces: ``build`` (our request -> an ``httpx.Request``),
+``parse`` (the provider's reply -> a ``ChatCompletion``) and a ``StreamTranslator`` (streamed
+bytes -> ``ChatChunk``s). ``HttpAdapter`` sends, checks the status before reading, maps every
+failure through ``adapters.status``, and always closes a streamed response, also when the
+consumer stops early.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
-from urllib.parse import urlsplit
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Protocol
 
 import httpx
 
 from adapters.base import Endpoint
-from adapters.status import from_transport, raise_for_status
-from app.errors import UpstreamUnavailable
-from app.schemas import ChatCompletion, ChatRequest
-
-
-def provider_name(base_url: str) -> str:
-    """A log- and error-safe name for an upstream: its host, never a key or path."""
-    return urlsplit(base_url).hostname or "upstream"
-
-
-async def send(client: httpx.AsyncClient, request: httpx.Request, provider: str) -> httpx.Response:
-    """Send a non-streaming request; raise the typed error for transport and HTTP failures."""
-    try:
-        response = await client.send(request)
-    except httpx.TransportError as exc:
-        raise from_transport(provider, exc) from exc
-    await raise_for_status(provider, response)
-    return response
-
-
-async def stream_bytes(
-    client: httpx.AsyncClient, request: httpx.Request, provider: str
-) -> AsyncIterator[bytes]:
-    """Send a streaming request and yield its body as it arrives; always closes the response."""
-    try:
-        response = await client.send(request, stream=True)
-    except httpx.TransportError as exc:
-        raise from_transport(provider, exc) from exc
-    try:
-        await raise_for_status(provider, response)
-        async for chunk in response.aiter_bytes():  # decoded: providers may gzip streams
-            yield chunk
-    except httpx.TransportError as exc:
-        raise from_transport(provider, exc) from exc
-    finally:
-        await response.aclose()
+from adapters.status import Upstream
+from app.errors import UpstreamError
+from app.schemas import ChatChunk, ChatCompletion, ChatRequest
 
 
 def json_request(
-    endpoint: Endpoint, url: str, body: Mapping[str, object], headers: Mapping[str, str]
+    endpoint: Endpoint, path: str, body: Mapping[str, object], headers: Mapping[str, str]
 ) -> httpx.Request:
-    """A POST of ``body`` as compact JSON, with the endpoint's headers and explicit timeout."""
+    """A POST of ``body`` as compact JSON to ``base_url + path``, with an explicit timeout.
+
+    Configured endpoint headers come before the adapter's own, so they cannot replace the
+    auth header the adapter derives from the endpoint's key.
+    """
+    merged = httpx.Headers({"content-type": "application/json"})
+    merged.update(endpoint.headers)  # case-insensitive: a later name replaces an earlier one
+    merged.update(headers)
     return httpx.Request(
         "POST",
-        url,
-        content=json.dumps(body, separators=(",", ":")).encode(),
-        headers={"content-type": "application/json", **endpoint.headers, **headers},
+        endpoint.base_url.rstrip("/") + path,
+        content=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+        headers=merged,
         extensions={"timeout": endpoint.timeout.as_dict()},
     )
 
 
-class HttpAdapter:
-    """The I/O shared by the adapters; each subclass supplies its pure ``build`` and ``parse``."""
+class StreamTranslator(Protocol):
+    """Pure: a provider's streamed bytes in, canonical chunks out.
+
+    The decoder consumes ``data`` at once; the returned iterator translates lazily.
+    """
+
+    @property
+    def done(self) -> bool:
+        """The provider said the stream is over; later bytes are ignored."""
+        ...
+
+    def feed(self, data: bytes) -> Iterator[ChatChunk]:
+        """The chunks ``data`` completes, in order; a provider's error event raises when the
+        iteration reaches it, so the chunks before it still go out."""
+        ...
+
+    def close(self) -> Iterator[ChatChunk]:
+        """The chunks the end of the body completes; raises if the stream was cut short."""
+        ...
+
+
+class HttpAdapter(ABC):
+    """A ``ChatAdapter`` over HTTP; subclasses supply the wire format."""
 
     def __init__(self, endpoint: Endpoint, client: httpx.AsyncClient) -> None:
         self.endpoint = endpoint
-        self.client = client
-        self.provider = provider_name(endpoint.base_url)
+        self.client = client  # owned by the service, never closed here
+        self.upstream = Upstream.of(endpoint)
 
-    def build(self, request: ChatRequest, *, stream: bool) -> httpx.Request:
-        raise NotImplementedError
+    @abstractmethod
+    def build(self, request: ChatRequest, *, stream: bool) -> httpx.Request: ...
 
-    def parse(self, body: bytes) -> ChatCompletion:
-        raise NotImplementedError
+    @abstractmethod
+    def parse(self, response: httpx.Response) -> ChatCompletion: ...
+
+    @abstractmethod
+    def translator(self) -> StreamTranslator: ...
+
+    def http_error(self, response: httpx.Response) -> UpstreamError:
+        """The typed error for an error response; a format may refine the status mapping."""
+        return self.upstream.error(response)
 
     async def complete(self, request: ChatRequest) -> ChatCompletion:
-        response = await send(self.client, self.build(request, stream=False), self.provider)
         try:
-            return self.parse(response.content)
-        except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError included
-            raise UpstreamUnavailable(f"{self.provider} sent an unreadable reply") from exc
+            response = await self.client.send(self.build(request, stream=False))
+        except httpx.TransportError as exc:
+            raise self.upstream.error(exc) from exc
+        if response.is_error:
+            raise self.http_error(response)
+        try:
+            return self.parse(response)
+        except ValueError as exc:  # includes JSON and pydantic validation errors
+            raise self.upstream.unreadable("a reply") from exc
 
-    def open(self, request: ChatRequest) -> AsyncIterator[bytes]:
-        """The streamed body of ``request`` as it arrives."""
-        return stream_bytes(self.client, self.build(request, stream=True), self.provider)
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        translator = self.translator()
+        try:
+            response = await self.client.send(self.build(request, stream=True), stream=True)
+        except httpx.TransportError as exc:
+            raise self.upstream.error(exc) from exc
+        try:
+            if response.is_error:
+                await response.aread()
+                raise self.http_error(response)
+            async for data in response.aiter_bytes():  # decoded: providers may gzip streams
+                for chunk in translator.feed(data):
+                    yield chunk
+                if translator.done:
+                    return
+            for chunk in translator.close():
+                yield chunk
+        except httpx.TransportError as exc:
+            raise self.upstream.error(exc) from exc
+        except ValueError as exc:
+            raise self.upstream.unreadable("a stream event") from exc
+        finally:
+            await response.aclose()
 
     async def aclose(self) -> None:
+        """Nothing to release: the HTTP client belongs to the service."""
         return None

@@ -1,129 +1,148 @@
-"""The OpenAI-compatible adapter against OpenAI's documented wire format."""
+"""The OpenAI-compatible adapter against OpenAI's documented Chat Completions wire format."""
 
 from __future__ import annotations
+
+import json
 
 import httpx
 import pytest
 
-from adapters.openai_compat import OpenAICompatAdapter
-from app.errors import (
-    UpstreamAuthError,
-    UpstreamBadRequest,
-    UpstreamError,
-    UpstreamRateLimited,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
+from adapters.openai_compat import OpenAICompatAdapter, build_request, parse_chunk, parse_response
+from app.errors import UpstreamRateLimited, UpstreamUnavailable
 from app.schemas import ChatRequest
-from tests.adapters.wire import KEY, Recorder, endpoint, fixture, raising
+from tests.adapters.wire import KEY, Recorder, collect, endpoint, finishes, fixture, text_of
 
 REQUEST = ChatRequest.model_validate({
     "model": "auto",
-    "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+    "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+        ]},
+    ],
     "temperature": 0.2,
     "max_tokens": 50,
     "logit_bias": {"50256": -100},
+    "stream_options": {"include_usage": False},
     "switchboard": {"preset": "cheap"},
 })  # fmt: skip
+GROQ = endpoint(
+    "https://api.groq.com/openai/v1/", "llama-3.1-8b-instant", headers={"X-Title": "sb"}
+)
+SENT = {
+    "model": "llama-3.1-8b-instant",
+    "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+        ]},
+    ],
+    "temperature": 0.2,
+    "max_tokens": 50,
+    "logit_bias": {"50256": -100},
+}  # fmt: skip
 
 
 def _adapter(recorder: Recorder) -> OpenAICompatAdapter:
-    ep = endpoint(
-        "https://api.groq.com/openai/v1", "llama-3.1-8b-instant", headers={"X-Title": "sb"}
-    )
-    return OpenAICompatAdapter(ep, recorder.client())
+    return OpenAICompatAdapter(GROQ, recorder.client())
 
 
-async def test_request_is_exactly_the_openai_body_with_upstream_model() -> None:
-    recorder = Recorder(200, fixture("openai_completion.json"))
-    await _adapter(recorder).complete(REQUEST)
-    sent = recorder.requests[0]
-    assert (
-        sent.method == "POST" and str(sent.url) == "https://api.groq.com/openai/v1/chat/completions"
-    )
-    assert sent.headers["authorization"] == f"Bearer {KEY}"
-    assert sent.headers["x-title"] == "sb"
-    assert recorder.sent == {
-        "model": "llama-3.1-8b-instant",
-        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
-        "temperature": 0.2,
-        "max_tokens": 50,
-        "logit_bias": {"50256": -100},
+def test_request_is_the_clients_body_with_the_upstream_model() -> None:
+    sent = build_request(GROQ, REQUEST, stream=False)
+    assert sent.method == "POST"
+    assert str(sent.url) == "https://api.groq.com/openai/v1/chat/completions"
+    assert dict(sent.headers) == {
+        "host": "api.groq.com",
+        "content-length": str(len(sent.content)),
+        "content-type": "application/json",
+        "x-title": "sb",
+        "accept": "application/json",
+        "authorization": f"Bearer {KEY}",
     }
-    assert sent.extensions["timeout"]["read"] == 60.0
+    assert json.loads(sent.content) == SENT
+    assert sent.extensions["timeout"] == GROQ.timeout.as_dict()
+
+
+def test_stream_request_always_asks_for_usage() -> None:
+    sent = build_request(GROQ, REQUEST, stream=True)
+    assert json.loads(sent.content) == {
+        **SENT, "stream": True, "stream_options": {"include_usage": True}
+    }  # fmt: skip
+    assert sent.headers["accept"] == "text/event-stream"
+
+
+def test_keyless_local_server_gets_no_auth_header_and_config_cannot_duplicate_it() -> None:
+    local = endpoint("http://127.0.0.1:8080/v1", "gemma", key=None)
+    assert "authorization" not in build_request(local, REQUEST, stream=False).headers
+    clash = endpoint("https://api.openai.com/v1", "gpt-4o", headers={"Authorization": "Bearer x"})
+    sent = build_request(clash, REQUEST, stream=False)
+    assert sent.headers.get_list("authorization") == [f"Bearer {KEY}"]
 
 
 async def test_completion_is_parsed() -> None:
     completion = await _adapter(Recorder(200, fixture("openai_completion.json"))).complete(REQUEST)
-    assert completion.choices[0].message.content == "Hello! How can I assist you today?"
-    assert completion.usage is not None and completion.usage.total_tokens == 29
     assert completion.id == "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT"
+    assert completion.choices[0].message.content == "Hello! How can I assist you today?"
+    assert completion.usage is not None
+    assert (completion.usage.prompt_tokens, completion.usage.total_tokens) == (19, 29)
 
 
-async def test_stream_asks_for_usage_and_yields_chunks_then_usage() -> None:
-    recorder = Recorder(200, fixture("openai_stream.sse"), "text/event-stream")
-    chunks = [c async for c in _adapter(recorder).stream(REQUEST)]
-    assert recorder.sent["stream"] is True
-    assert recorder.sent["stream_options"] == {"include_usage": True}
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello there"
+def test_tool_calls_and_provider_extras_come_through() -> None:
+    reply = parse_response(httpx.Response(200, content=fixture("openai_tool_calls.json")))
+    assert reply.choices[0].finish_reason == "tool_calls"
+    assert reply.choices[0].message.tool_calls == [{
+        "id": "call_abc123", "type": "function",
+        "function": {"name": "get_current_weather", "arguments": '{\n"location": "Boston, MA"\n}'},
+    }]  # fmt: skip
+    sonar = parse_response(httpx.Response(200, content=fixture("perplexity_completion.json")))
+    assert sonar.choices[0].message.content is not None
+    assert sonar.choices[0].message.content.startswith("The sky is blue")
+
+
+def test_logprobs_and_missing_fields_do_not_break_parsing() -> None:
+    body = b'{"choices": [{"message": {"content": "hi"}, "logprobs": {"content": []}}]}'
+    reply = parse_response(httpx.Response(200, content=body))
+    assert reply.choices[0].message.content == "hi" and reply.id.startswith("chatcmpl-")
+
+
+@pytest.mark.parametrize("size", [None, 1, 7])
+async def test_stream_yields_chunks_then_usage_however_the_bytes_arrive(size: int | None) -> None:
+    recorder = Recorder(200, fixture("openai_stream.sse"), "text/event-stream", size=size)
+    chunks = await collect(_adapter(recorder), REQUEST)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert text_of(chunks) == "Hello there" and finishes(chunks) == ["stop"]
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
-    assert chunks[-1].usage.completion_tokens == 2
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (9, 2)
+    assert {c.id for c in chunks} == {"chatcmpl-123"}
+    assert recorder.bodies[0].closed
 
 
-@pytest.mark.parametrize(
-    ("status", "error", "headers"),
-    [(429, UpstreamRateLimited, {"retry-after": "7"}), (401, UpstreamAuthError, {}),
-     (403, UpstreamAuthError, {}), (500, UpstreamUnavailable, {}), (503, UpstreamUnavailable, {}),
-     (408, UpstreamUnavailable, {}), (400, UpstreamBadRequest, {}), (404, UpstreamBadRequest, {})],
-)  # fmt: skip
-async def test_status_codes_map_to_typed_errors(
-    status: int, error: type[UpstreamError], headers: dict[str, str]
-) -> None:
-    recorder = Recorder(status, fixture("openai_error_429.json"), headers=headers)
-    with pytest.raises(error) as raised:
-        await _adapter(recorder).complete(REQUEST)
-    assert KEY not in str(raised.value) and KEY not in raised.value.message
-    if status == 429:
-        assert raised.value.retry_after == 7.0 and raised.value.retryable
-        assert "Rate limit reached" in raised.value.message
-    with pytest.raises(error):
-        [c async for c in _adapter(recorder).stream(REQUEST)]
-
-
-@pytest.mark.parametrize(
-    ("exc", "error"),
-    [(httpx.ReadTimeout("slow"), UpstreamTimeout), (httpx.ConnectError("refused"), UpstreamUnavailable),
-     (httpx.ConnectTimeout("slow"), UpstreamUnavailable)],
-)  # fmt: skip
-async def test_transport_failures_map_to_retryable_errors(
-    exc: Exception, error: type[UpstreamError]
-) -> None:
-    ep = endpoint("https://api.openai.com/v1", "gpt-4o")
-    client = httpx.AsyncClient(transport=httpx.MockTransport(raising(exc)))
-    with pytest.raises(error) as raised:
-        await OpenAICompatAdapter(ep, client).complete(REQUEST)
-    assert raised.value.retryable
-
-
-async def test_error_event_mid_stream_raises() -> None:
-    body = (fixture("openai_stream.sse").split(b"\n\n")[1] + b"\n\n"
-            + b'data: {"error": {"message": "server overloaded"}}\n\n')  # fmt: skip
-    chunks = []
-    with pytest.raises(UpstreamUnavailable, match="server overloaded"):
+async def test_error_event_mid_stream_raises_after_the_chunks_before_it() -> None:
+    events = fixture("openai_stream.sse").split(b"\n\n")
+    error = b'data: {"error": {"message": "Rate limit hit", "type": "rate_limit_error"}}\n\n'
+    body = events[0] + b"\n\n" + events[1] + b"\n\n" + error
+    got = []
+    with pytest.raises(UpstreamRateLimited, match="Rate limit hit"):
         async for chunk in _adapter(Recorder(200, body, "text/event-stream")).stream(REQUEST):
-            chunks.append(chunk)
-    assert chunks and chunks[0].choices[0].delta.content == "Hello"
+            got.append(chunk)
+    assert text_of(got) == "Hello"
 
 
-async def test_stream_cut_short_without_finish_raises() -> None:
+def test_error_codes_in_stream_payloads() -> None:
+    with pytest.raises(UpstreamUnavailable, match="Provider returned error"):
+        parse_chunk('{"error": {"code": 502, "message": "Provider returned error"}}')
+    assert parse_chunk("[DONE]") is None
+
+
+async def test_stream_closed_before_any_finish_is_cut_short() -> None:
     body = fixture("openai_stream.sse").split(b"\n\n")[1] + b"\n\n"
-    with pytest.raises(UpstreamUnavailable, match="ended the stream early"):
-        [c async for c in _adapter(Recorder(200, body, "text/event-stream")).stream(REQUEST)]
+    with pytest.raises(UpstreamUnavailable, match="ended the stream before it finished"):
+        await collect(_adapter(Recorder(200, body, "text/event-stream")), REQUEST)
 
 
-async def test_local_servers_need_no_key() -> None:
-    recorder = Recorder(200, fixture("openai_completion.json"))
-    ep = endpoint("http://127.0.0.1:8080/v1", "gemma")
-    keyless = type(ep)(base_url=ep.base_url, upstream_model="gemma")
-    await OpenAICompatAdapter(keyless, recorder.client()).complete(REQUEST)
-    assert "authorization" not in recorder.requests[0].headers
+async def test_nothing_after_done_is_read() -> None:
+    body = fixture("openai_stream.sse") + b"data: {not json\n\n"
+    chunks = await collect(_adapter(Recorder(200, body, "text/event-stream")), REQUEST)
+    assert text_of(chunks) == "Hello there"
