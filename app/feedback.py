@@ -22,7 +22,7 @@ import numpy as np
 from app.errors import NotFound, PermissionDenied, RequestError
 from app.estimator import Estimator
 from app.selection import Decision
-from app.state import StateStore, StateUnavailable
+from app.state import JsonDict, StateStore, StateUnavailable
 
 log = logging.getLogger(__name__)
 DECISION_TTL_S = 24 * 3600.0
@@ -58,18 +58,21 @@ class FeedbackLoop:
         """Keep what feedback on this decision will need; a store outage only costs that."""
         if decision.model is None:
             return
-        payload = {"model": decision.model, "key": key_id, "embedding": _encode(embedding)}
+        payload: JsonDict = {
+            "model": decision.model,
+            "key": key_id,
+            "embedding": _encode(embedding),
+        }
         try:
-            await self.store.put_decision(decision.decision_id, json.dumps(payload), DECISION_TTL_S)
+            await self.store.put_decision(decision.decision_id, payload, DECISION_TTL_S)
         except StateUnavailable:
             log.warning("state store down: decision %s not kept for feedback", decision.decision_id)
 
-    async def _decision(self, decision_id: str) -> dict[str, str | None]:
-        raw = await self.store.get_decision(decision_id)
-        if raw is None:
+    async def _decision(self, decision_id: str) -> JsonDict:
+        decision = await self.store.get_decision(decision_id)
+        if decision is None:
             raise NotFound(f"no decision {decision_id!r} (unknown or older than a day)",
                            param="decision_id", code="decision_not_found")  # fmt: skip
-        decision: dict[str, str | None] = json.loads(raw)
         return decision
 
     async def chosen_model(self, decision_id: str) -> str:

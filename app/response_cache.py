@@ -14,7 +14,6 @@ Only complete non-streaming answers are cached; errors and streams never are.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import re
@@ -131,14 +130,13 @@ class ResponseCache:
         try:
             exact = await self.store.cache_get(_digest([scope, text]))
             if exact is not None:
-                return exact
-            for raw in await self.store.semantic_entries(scope):
-                entry = json.loads(raw)
-                vector = np.frombuffer(base64.b64decode(entry["e"]), dtype=np.float32)
+                return exact.decode()
+            for cached_text, vector in await self.store.semantic_entries(scope):
                 if float(vector @ embedding) >= self.threshold and paraphrase_only(
-                    text, entry["t"]
+                    text, cached_text
                 ):
-                    return await self.store.cache_get(_digest([scope, entry["t"]]))
+                    hit = await self.store.cache_get(_digest([scope, cached_text]))
+                    return hit.decode() if hit is not None else None
         except StateUnavailable:
             return None
         return None
@@ -148,12 +146,8 @@ class ResponseCache:
     ) -> None:
         scope = self.scope(request, tenant)
         text = request.messages[-1].text()
-        entry = {
-            "t": text,
-            "e": base64.b64encode(np.asarray(embedding, np.float32).tobytes()).decode(),
-        }
         try:
-            await self.store.cache_set(_digest([scope, text]), reply, self.ttl_s)
-            await self.store.semantic_add(scope, json.dumps(entry), self.ttl_s, self.max_entries)
+            await self.store.cache_set(_digest([scope, text]), reply.encode(), self.ttl_s)
+            await self.store.semantic_add(scope, text, embedding, self.ttl_s, self.max_entries)
         except StateUnavailable:
             return

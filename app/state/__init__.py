@@ -1,32 +1,63 @@
-"""Shared state: API keys, rate limits and budgets, behind one ``StateStore`` protocol.
+"""Shared state behind one ``StateStore``: keys, limits, budgets, feedback, cache, breakers.
 
-Two stores behave the same: ``MemoryStore`` (one process, the embedded default) and
-``RedisStore`` (several workers or replicas; every check-and-update is one Lua script, so limits
-and budgets hold under concurrency across processes). Money is kept in integer micro-dollars so
-that many small additions never drift.
+Two stores behave the same: ``MemoryStore`` (one process; the default with no Redis URL) and
+``RedisStore`` (every worker and replica shares it; each check-and-update is one Lua script, so
+limits, budgets and breakers hold under concurrency across processes). ``open_store`` picks one.
 
-When Redis is unreachable every operation raises ``StateUnavailable`` quickly (short socket
-timeouts); redis-py reconnects by itself once Redis is back. What a request does then is the
-caller's choice (``SWITCHBOARD_FAIL_OPEN``): serve without limits, or refuse with 503.
+What is kept:
+
+- API keys, hashed: only ``sha256(key)`` is stored; the plaintext exists once, in the reply to
+  ``issue_key``. Money is integer micro-USD (spend, and holds for calls in flight) so many small
+  additions never drift.
+- Rate limits: a fixed window per bucket (``"<key id>:requests"``), started by its first hit.
+- Feedback: an append-only log, one record per ``decision_id``, durable before ``append_feedback``
+  returns (with Redis, as durable as Redis' own ``appendfsync``), and a version that changes on
+  every append or clear, so workers notice new feedback with one cheap read and reload.
+- Decisions, cache entries and semantic-cache vectors with TTLs; circuit breakers
+  (closed -> open after ``threshold`` consecutive failures -> half-open after the cooldown, where
+  exactly one worker wins the probe; a failed probe opens it again, a success closes it).
+
+Faults: when Redis is unreachable every operation raises ``StateUnavailable`` (503) within about
+a second (0.5 s socket and connect timeouts, one immediate retry on a fresh connection, no retry
+on timeouts), and ``ping`` returns False. The store object stays usable: redis-py reconnects by
+itself once Redis is back. Whether a request is then served without limits or refused is the
+caller's choice (``SWITCHBOARD_FAIL_OPEN``). The retry means a reply lost after Redis executed a
+command can apply it twice; every such double counts against the caller (more spend, more hits),
+never for them. Without Redis persistence (``appendonly yes``) a Redis restart loses everything.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
-from pydantic import BaseModel, Field
+import numpy as np
+from pydantic import BaseModel, Field, JsonValue, TypeAdapter
 
 from app.errors import SwitchboardError
 
+JsonDict = dict[str, JsonValue]
+BreakerState = Literal["closed", "open", "half_open"]
+
 MICRO = 1_000_000
 KEY_PREFIX = "sk-sb-"
+DEFAULT_PREFIX = "sb:"
+DECISION_TTL_S = 24 * 3600.0
+PROBE_TTL_S = 30.0
+HOLD_TTL_S = 900.0
+"""Budget holds of a key vanish after this long without a reserve or settle on it, so a worker
+that dies mid-call cannot shrink a budget for ever."""
+
+JSON_DICT: TypeAdapter[JsonDict] = TypeAdapter(JsonDict)
 
 
 class StateUnavailable(SwitchboardError):
+    """The shared store (Redis) cannot be reached; the caller fails open or closed."""
+
     status_code = 503
     error_type = "api_error"
     code = "state_unavailable"
@@ -39,10 +70,13 @@ class ApiKeyRecord(BaseModel):
     tpm: int | None = Field(default=None, ge=1)
     budget_usd: float | None = Field(default=None, ge=0)
     created: float = Field(default_factory=time.time)
+    spend_usd: float = Field(default=0.0, ge=0, description="filled in by the store on reads")
 
 
 @dataclass(frozen=True)
 class RateDecision:
+    """One rate-limit check: what the ``x-ratelimit-*`` headers and ``Retry-After`` need."""
+
     allowed: bool
     limit: int
     remaining: int
@@ -50,7 +84,8 @@ class RateDecision:
 
     @property
     def retry_after(self) -> float:
-        return max(self.reset_s, 0.001)
+        """Seconds until the window resets (0 when allowed)."""
+        return 0.0 if self.allowed else max(self.reset_s, 0.001)
 
 
 def new_key() -> tuple[str, str]:
@@ -67,21 +102,32 @@ def to_micro(usd: float) -> int:
 
 
 class StateStore(Protocol):
+    """What Switchboard keeps between requests and shares between workers.
+
+    Both stores subclass this protocol to inherit ``issue_key`` and the legacy feedback methods.
+    """
+
     async def ping(self) -> bool: ...
     async def aclose(self) -> None: ...
 
-    async def create_key(self, record: ApiKeyRecord, key: str) -> None: ...
+    async def create_key(self, record: ApiKeyRecord, key: str) -> None:
+        """Store ``record`` under the hash of ``key`` (``issue_key`` makes both)."""
+        ...
+
     async def lookup_key(self, key: str) -> ApiKeyRecord | None: ...
     async def get_key(self, key_id: str) -> ApiKeyRecord | None: ...
     async def list_keys(self) -> list[ApiKeyRecord]: ...
-    async def delete_key(self, key_id: str) -> bool: ...
+
+    async def delete_key(self, key_id: str) -> bool:
+        """Revoke: the key stops working at once; False if there was no such key."""
+        ...
 
     async def hit(self, bucket: str, amount: int, limit: int, window_s: float) -> RateDecision:
         """Count ``amount`` against ``limit`` per window in ``bucket``, unless it would exceed."""
         ...
 
     async def reserve(self, key_id: str, amount_usd: float, budget_usd: float) -> bool:
-        """Hold ``amount_usd`` of the budget for a call in flight, if spend + holds allow it."""
+        """Hold ``amount_usd`` for a call in flight, if spend + holds + it fit the budget."""
         ...
 
     async def settle(self, key_id: str, reserved_usd: float, actual_usd: float) -> None:
@@ -90,44 +136,88 @@ class StateStore(Protocol):
 
     async def spend(self, key_id: str) -> float: ...
 
-    async def put_decision(self, decision_id: str, payload: str, ttl_s: float) -> None: ...
-    async def get_decision(self, decision_id: str) -> str | None: ...
+    async def put_decision(self, decision_id: str, payload: JsonDict, ttl_s: float) -> None: ...
+    async def get_decision(self, decision_id: str) -> JsonDict | None: ...
 
-    async def add_feedback(self, decision_id: str, record: str) -> bool:
-        """Persist one feedback record per decision (False: this decision already had one)."""
+    async def append_feedback(self, record: JsonDict) -> bool:
+        """Persist ``record`` (it must carry a ``decision_id``); False if that decision had one."""
         ...
 
-    async def feedback_since(self, offset: int) -> tuple[int, list[str]]:
-        """The reset epoch, and the feedback records from ``offset`` on, oldest first."""
+    async def load_feedback(self) -> list[JsonDict]: ...
+    async def clear_feedback(self) -> None: ...
+
+    async def feedback_version(self) -> int:
+        """Changes on every append and clear: reload when it differs from the last one seen."""
         ...
 
-    async def reset_feedback(self) -> None:
-        """Forget all feedback and start a new epoch (every worker resets when it sees it)."""
+    async def cache_get(self, key: str) -> bytes | None: ...
+    async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None: ...
+
+    async def semantic_add(
+        self, tenant: str, key: str, embedding: np.ndarray, ttl_s: float, max_entries: int
+    ) -> None:
+        """Remember ``key``'s embedding for ``tenant``; the oldest go beyond ``max_entries``."""
         ...
 
-    async def cache_get(self, key: str) -> str | None: ...
-    async def cache_set(self, key: str, value: str, ttl_s: float) -> None: ...
-
-    async def semantic_add(self, scope: str, entry: str, ttl_s: float, max_entries: int) -> None:
-        """Remember a cached prompt (its JSON entry) under ``scope``, newest first, bounded."""
+    async def semantic_entries(self, tenant: str) -> list[tuple[str, np.ndarray]]:
+        """The tenant's live (key, float32 embedding) pairs, newest first."""
         ...
 
-    async def semantic_entries(self, scope: str) -> list[str]: ...
+    async def breaker_failure(self, model: str, threshold: int, cooldown_s: float) -> BreakerState:
+        """Count a failure; the state after it (a failed half-open probe opens it again)."""
+        ...
+
+    async def breaker_success(self, model: str) -> None: ...
+    async def breaker_state(self, model: str) -> BreakerState: ...
+
+    async def breaker_try_probe(self, model: str, ttl_s: float = PROBE_TTL_S) -> bool:
+        """True for one caller while half-open (another may try ``ttl_s`` later if it is silent)."""
+        ...
 
     async def mark_open(self, model: str, seconds: float) -> None:
-        """Tell every worker that ``model``'s circuit breaker is open for ``seconds``."""
+        """Legacy (``app.breaker_sync``): publish that ``model``'s breaker is open."""
         ...
 
     async def open_models(self) -> dict[str, float]:
-        """Models whose breaker some worker opened, with the seconds left."""
+        """Legacy (``app.breaker_sync``): models some worker marked open, with seconds left."""
         ...
 
+    async def issue_key(
+        self,
+        name: str,
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        budget_usd: float | None = None,
+    ) -> tuple[ApiKeyRecord, str]:
+        """Create a key; the plaintext is in this reply only, never stored."""
+        key_id, key = new_key()
+        record = ApiKeyRecord(id=key_id, name=name, rpm=rpm, tpm=tpm, budget_usd=budget_usd)
+        await self.create_key(record, key)
+        return record, key
 
-def open_store(redis_url: str | None) -> StateStore:
+    # Legacy feedback API (app.feedback, routers.admin) until they use the one above.
+    async def add_feedback(self, decision_id: str, record: str) -> bool:
+        return await self.append_feedback(
+            JSON_DICT.validate_json(record) | {"decision_id": decision_id}
+        )
+
+    async def feedback_since(self, offset: int) -> tuple[int, list[str]]:
+        """(feedback version as the "epoch", records from ``offset`` on as JSON text)."""
+        version = await self.feedback_version()
+        records = await self.load_feedback()
+        return version, [json.dumps(r) for r in records[offset:]]
+
+    async def reset_feedback(self) -> None:
+        await self.clear_feedback()
+
+
+def open_store(redis_url: str | None, prefix: str = DEFAULT_PREFIX) -> StateStore:
+    """``RedisStore`` for a URL (keys under ``prefix``), else a process-local ``MemoryStore``."""
     if not redis_url:
         from app.state.memory import MemoryStore
 
         return MemoryStore()
     from app.state.redis_store import RedisStore
 
-    return RedisStore(redis_url)
+    return RedisStore(redis_url, prefix=prefix)

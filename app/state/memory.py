@@ -1,25 +1,79 @@
-"""The in-memory store: one process, same behaviour as Redis (asyncio makes each call atomic)."""
+"""The in-memory store: one process, the same behaviour as ``RedisStore``.
+
+No method awaits between reading and writing, so on one event loop each call is atomic, as a Lua
+script is in Redis. Records are kept as JSON, so what comes back is what Redis would return.
+Expired entries are dropped when read, and swept when a table grows past ``SWEEP_AT``.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import TypeVar
 
-from app.state import ApiKeyRecord, RateDecision, key_hash, to_micro
+import numpy as np
+
+from app.state import (
+    HOLD_TTL_S,
+    JSON_DICT,
+    MICRO,
+    PROBE_TTL_S,
+    ApiKeyRecord,
+    BreakerState,
+    JsonDict,
+    RateDecision,
+    StateStore,
+    key_hash,
+    to_micro,
+)
+
+SWEEP_AT = 10_000
+V = TypeVar("V")
 
 
-class MemoryStore:
+def _live(table: dict[str, tuple[float, V]], key: str) -> V | None:
+    """``table[key]``'s value unless it expired (then it is dropped)."""
+    expires, value = table.get(key, (0.0, None))
+    if value is None or expires > time.monotonic():
+        return value
+    del table[key]
+    return None
+
+
+def _put(table: dict[str, tuple[float, V]], key: str, value: V, ttl_s: float) -> None:
+    now = time.monotonic()
+    if len(table) >= SWEEP_AT:
+        for dead in [k for k, (expires, _) in table.items() if expires <= now]:
+            del table[dead]
+    table[key] = (now + ttl_s, value)
+
+
+@dataclass
+class _Breaker:
+    failures: int = 0
+    open_until: float = 0.0  # monotonic; 0 = closed
+    probe_until: float = 0.0
+
+    def state(self, now: float) -> BreakerState:
+        if not self.open_until:
+            return "closed"
+        return "open" if now < self.open_until else "half_open"
+
+
+class MemoryStore(StateStore):
     def __init__(self) -> None:
         self._keys: dict[str, ApiKeyRecord] = {}
         self._by_hash: dict[str, str] = {}
         self._windows: dict[str, tuple[float, int]] = {}
         self._spend: dict[str, int] = {}
-        self._held: dict[str, int] = {}
-        self._decisions: dict[str, tuple[float, str]] = {}
-        self._feedback: list[str] = []
+        self._held: dict[str, tuple[float, int]] = {}
+        self._decisions: dict[str, tuple[float, bytes]] = {}
+        self._feedback: list[bytes] = []
         self._seen: set[str] = set()
-        self._epoch = 0
-        self._cache: dict[str, tuple[float, str]] = {}
-        self._semantic: dict[str, tuple[float, list[str]]] = {}
+        self._version = 0
+        self._cache: dict[str, tuple[float, bytes]] = {}
+        self._semantic: dict[str, dict[str, tuple[float, np.ndarray]]] = {}
+        self._breakers: dict[str, _Breaker] = {}
         self._open: dict[str, float] = {}
 
     async def ping(self) -> bool:
@@ -29,21 +83,29 @@ class MemoryStore:
         return None
 
     async def create_key(self, record: ApiKeyRecord, key: str) -> None:
-        self._keys[record.id] = record
+        self._keys[record.id] = record.model_copy(update={"spend_usd": 0.0})
         self._by_hash[key_hash(key)] = record.id
 
+    def _record(self, key_id: str | None) -> ApiKeyRecord | None:
+        record = self._keys.get(key_id) if key_id else None
+        if record is None:
+            return None
+        return record.model_copy(update={"spend_usd": self._spend.get(record.id, 0) / MICRO})
+
     async def lookup_key(self, key: str) -> ApiKeyRecord | None:
-        key_id = self._by_hash.get(key_hash(key))
-        return self._keys.get(key_id) if key_id else None
+        return self._record(self._by_hash.get(key_hash(key)))
 
     async def get_key(self, key_id: str) -> ApiKeyRecord | None:
-        return self._keys.get(key_id)
+        return self._record(key_id)
 
     async def list_keys(self) -> list[ApiKeyRecord]:
-        return sorted(self._keys.values(), key=lambda r: r.created)
+        records = [self._record(key_id) for key_id in self._keys]
+        return sorted((r for r in records if r), key=lambda r: r.created)
 
     async def delete_key(self, key_id: str) -> bool:
         self._by_hash = {h: k for h, k in self._by_hash.items() if k != key_id}
+        self._spend.pop(key_id, None)
+        self._held.pop(key_id, None)
         return self._keys.pop(key_id, None) is not None
 
     async def hit(self, bucket: str, amount: int, limit: int, window_s: float) -> RateDecision:
@@ -57,62 +119,99 @@ class MemoryStore:
         self._windows[bucket] = (start, used + amount)
         return RateDecision(True, limit, limit - used - amount, reset)
 
+    def _holding(self, key_id: str) -> int:
+        expires, held = self._held.get(key_id, (0.0, 0))
+        return held if expires > time.monotonic() else 0
+
     async def reserve(self, key_id: str, amount_usd: float, budget_usd: float) -> bool:
-        amount = to_micro(amount_usd)
-        committed = self._spend.get(key_id, 0) + self._held.get(key_id, 0)
-        if committed + amount > to_micro(budget_usd):
+        amount, held = to_micro(amount_usd), self._holding(key_id)
+        if self._spend.get(key_id, 0) + held + amount > to_micro(budget_usd):
             return False
-        self._held[key_id] = self._held.get(key_id, 0) + amount
+        self._held[key_id] = (time.monotonic() + HOLD_TTL_S, held + amount)
         return True
 
     async def settle(self, key_id: str, reserved_usd: float, actual_usd: float) -> None:
-        self._held[key_id] = max(0, self._held.get(key_id, 0) - to_micro(reserved_usd))
+        held = self._holding(key_id) - to_micro(reserved_usd)
+        if held > 0:
+            self._held[key_id] = (time.monotonic() + HOLD_TTL_S, held)
+        else:
+            self._held.pop(key_id, None)
         self._spend[key_id] = self._spend.get(key_id, 0) + to_micro(actual_usd)
 
     async def spend(self, key_id: str) -> float:
-        return self._spend.get(key_id, 0) / 1_000_000
+        return self._spend.get(key_id, 0) / MICRO
 
-    async def put_decision(self, decision_id: str, payload: str, ttl_s: float) -> None:
-        now = time.monotonic()
-        if len(self._decisions) > 100_000:  # bound memory: drop the expired ones
-            self._decisions = {k: v for k, v in self._decisions.items() if v[0] > now}
-        self._decisions[decision_id] = (now + ttl_s, payload)
+    async def put_decision(self, decision_id: str, payload: JsonDict, ttl_s: float) -> None:
+        _put(self._decisions, decision_id, JSON_DICT.dump_json(payload), ttl_s)
 
-    async def get_decision(self, decision_id: str) -> str | None:
-        expires, payload = self._decisions.get(decision_id, (0.0, ""))
-        return payload if expires > time.monotonic() else None
+    async def get_decision(self, decision_id: str) -> JsonDict | None:
+        raw = _live(self._decisions, decision_id)
+        return JSON_DICT.validate_json(raw) if raw is not None else None
 
-    async def add_feedback(self, decision_id: str, record: str) -> bool:
+    async def append_feedback(self, record: JsonDict) -> bool:
+        data, decision_id = JSON_DICT.dump_json(record), str(record["decision_id"])
         if decision_id in self._seen:
             return False
         self._seen.add(decision_id)
-        self._feedback.append(record)
+        self._feedback.append(data)
+        self._version += 1
         return True
 
-    async def feedback_since(self, offset: int) -> tuple[int, list[str]]:
-        return self._epoch, self._feedback[offset:]
+    async def load_feedback(self) -> list[JsonDict]:
+        return [JSON_DICT.validate_json(raw) for raw in self._feedback]
 
-    async def reset_feedback(self) -> None:
+    async def clear_feedback(self) -> None:
         self._feedback, self._seen = [], set()
-        self._epoch += 1
+        self._version += 1
 
-    async def cache_get(self, key: str) -> str | None:
-        expires, value = self._cache.get(key, (0.0, ""))
-        return value if expires > time.monotonic() else None
+    async def feedback_version(self) -> int:
+        return self._version
 
-    async def cache_set(self, key: str, value: str, ttl_s: float) -> None:
+    async def cache_get(self, key: str) -> bytes | None:
+        return _live(self._cache, key)
+
+    async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
+        _put(self._cache, key, bytes(value), ttl_s)
+
+    async def semantic_add(
+        self, tenant: str, key: str, embedding: np.ndarray, ttl_s: float, max_entries: int
+    ) -> None:
         now = time.monotonic()
-        if len(self._cache) > 10_000:
-            self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
-        self._cache[key] = (now + ttl_s, value)
+        entries = self._semantic.setdefault(tenant, {})
+        entries.pop(key, None)  # re-adding moves it to the newest end
+        entries[key] = (now + ttl_s, np.array(embedding, dtype=np.float32))
+        live = sorted((e for e in entries.items() if e[1][0] > now), key=lambda e: e[1][0])
+        self._semantic[tenant] = dict(live[-max_entries:] if max_entries > 0 else [])
 
-    async def semantic_add(self, scope: str, entry: str, ttl_s: float, max_entries: int) -> None:
-        _, entries = self._semantic.get(scope, (0.0, []))
-        self._semantic[scope] = (time.monotonic() + ttl_s, [entry, *entries][:max_entries])
+    async def semantic_entries(self, tenant: str) -> list[tuple[str, np.ndarray]]:
+        now = time.monotonic()
+        entries = self._semantic.get(tenant, {})
+        live = sorted((e for e in entries.items() if e[1][0] > now), key=lambda e: -e[1][0])
+        return [(key, vector.copy()) for key, (_, vector) in live]
 
-    async def semantic_entries(self, scope: str) -> list[str]:
-        expires, entries = self._semantic.get(scope, (0.0, []))
-        return entries if expires > time.monotonic() else []
+    async def breaker_failure(self, model: str, threshold: int, cooldown_s: float) -> BreakerState:
+        now = time.monotonic()
+        breaker = self._breakers.setdefault(model, _Breaker())
+        before = breaker.state(now)
+        breaker.failures += 1
+        if before == "half_open" or (before == "closed" and breaker.failures >= threshold):
+            breaker.open_until, breaker.probe_until = now + cooldown_s, 0.0
+            return "open"
+        return before
+
+    async def breaker_success(self, model: str) -> None:
+        self._breakers.pop(model, None)
+
+    async def breaker_state(self, model: str) -> BreakerState:
+        return self._breakers.get(model, _Breaker()).state(time.monotonic())
+
+    async def breaker_try_probe(self, model: str, ttl_s: float = PROBE_TTL_S) -> bool:
+        now = time.monotonic()
+        breaker = self._breakers.get(model)
+        if breaker is None or breaker.state(now) != "half_open" or breaker.probe_until > now:
+            return False
+        breaker.probe_until = now + ttl_s
+        return True
 
     async def mark_open(self, model: str, seconds: float) -> None:
         self._open[model] = time.monotonic() + seconds

@@ -1,48 +1,50 @@
-"""The Redis store: shared by every worker; each check-and-update is one Lua script.
+"""The Redis store: shared by every worker; each check-and-update is one Lua script (``lua``).
 
-Keys (under a prefix, default ``sb:``): ``key:<id>`` (hash of the record), ``keyhash:<sha256>``
--> id, ``rl:<bucket>`` (fixed-window counters with expiry), ``spend:<id>`` and ``held:<id>``
-(integer micro-USD).
+Keys, under a prefix (default ``sb:``)::
+
+    key:<id>            hash: record (JSON), sha256 of the key     keys   set of key ids
+    keyhash:<sha256>    -> key id                                  rl:<bucket>   window counter
+    spend:<id>          micro-USD spent      held:<id>  micro-USD held by calls in flight
+    decision:<id>       JSON, with TTL       cache:<key>  bytes, with TTL
+    fb:log              list of feedback JSON; fb:seen  set of decision ids; fb:version
+    sem:v:<tenant>      hash key -> float32 bytes; sem:t:<tenant>  zset key by expiry (ms)
+    br:<model>          hash: failures, until (ms);  probe:<model>  the half-open probe claim
+    breaker:<model>     legacy open marker, with TTL
+
+Every ``RedisError`` becomes ``StateUnavailable`` (see ``app.state``).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import cast
 
+import numpy as np
 from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from app.state import ApiKeyRecord, RateDecision, StateUnavailable, key_hash, to_micro
+from app.state import (
+    DEFAULT_PREFIX,
+    HOLD_TTL_S,
+    JSON_DICT,
+    MICRO,
+    PROBE_TTL_S,
+    ApiKeyRecord,
+    BreakerState,
+    JsonDict,
+    RateDecision,
+    StateStore,
+    StateUnavailable,
+    key_hash,
+    lua,
+    to_micro,
+)
 
-HIT = """
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-local amount, limit, window_ms = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then ttl = window_ms end
-if used + amount > limit then return {0, limit - used, ttl} end
-local now = redis.call('INCRBY', KEYS[1], amount)
-if now == amount then redis.call('PEXPIRE', KEYS[1], window_ms) end
-return {1, limit - now, ttl}
-"""
-
-RESERVE = """
-local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
-local held = tonumber(redis.call('GET', KEYS[2]) or '0')
-if spent + held + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return 0 end
-redis.call('INCRBY', KEYS[2], ARGV[1])
-return 1
-"""
-
-SETTLE = """
-local held = redis.call('DECRBY', KEYS[2], ARGV[1])
-if held < 0 then redis.call('SET', KEYS[2], 0) end
-redis.call('INCRBY', KEYS[1], ARGV[2])
-return 1
-"""
+FEEDBACK_CHUNK = 1000
 
 
 @contextlib.contextmanager
@@ -51,38 +53,44 @@ def _shared() -> Iterator[None]:
     try:
         yield
     except RedisError as exc:
-        raise StateUnavailable("shared state (Redis) is unavailable") from exc
+        raise StateUnavailable(
+            f"shared state (Redis) is unavailable: {type(exc).__name__}"
+        ) from exc
 
 
-FEEDBACK = """
-if redis.call('SET', KEYS[1], 1, 'NX') == false then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-return 1
-"""
-
-RESET = """
-redis.call('DEL', KEYS[2], KEYS[3])
-return redis.call('INCR', KEYS[1])
-"""
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
 
 
-class RedisStore:
-    def __init__(self, url: str, prefix: str = "sb:") -> None:
+def _state(raw: bytes) -> BreakerState:
+    return cast(BreakerState, raw.decode())
+
+
+class RedisStore(StateStore):
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, timeout_s: float = 0.5) -> None:
         self.prefix = prefix
-        self._redis = aioredis.from_url(
-            url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=5,
-            # one immediate retry on a fresh connection: a restarted Redis leaves stale ones
-            retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError],
-            decode_responses=True,
-        )  # fmt: skip
-        self._hit = self._redis.register_script(HIT)
-        self._reserve = self._redis.register_script(RESERVE)
-        self._settle = self._redis.register_script(SETTLE)
-        self._feedback = self._redis.register_script(FEEDBACK)
-        self._reset = self._redis.register_script(RESET)
+        self._redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            # one immediate retry, on connection errors only: after a Redis restart the pooled
+            # connections are dead and the first command must not fail for that alone
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            health_check_interval=2,
+        )
+        self._scripts = {
+            name: self._redis.register_script(getattr(lua, name))
+            for name in ("LOOKUP_KEY", "DELETE_KEY", "HIT", "RESERVE", "SETTLE",
+                         "APPEND_FEEDBACK", "CLEAR_FEEDBACK", "SEMANTIC_ADD", "SEMANTIC_ENTRIES",
+                         "BREAKER_FAILURE", "BREAKER_STATE", "BREAKER_PROBE")
+        }  # fmt: skip
 
     def _k(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
+
+    async def _run(self, script: str, keys: list[str], *args: str | int | bytes) -> object:
+        with _shared():
+            return cast(object, await self._scripts[script](keys=keys, args=list(args)))
 
     async def ping(self) -> bool:
         try:
@@ -93,127 +101,168 @@ class RedisStore:
     async def aclose(self) -> None:
         await self._redis.aclose()
 
+    # --- API keys ---------------------------------------------------------------------------
+
     async def create_key(self, record: ApiKeyRecord, key: str) -> None:
+        sha = key_hash(key)
+        stored = record.model_dump_json(exclude={"spend_usd"})
         with _shared():
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(self._k("key", record.id), record.model_dump_json())
-                pipe.set(self._k("keyhash", key_hash(key)), record.id)
+                pipe.hset(self._k("key", record.id), mapping={"record": stored, "sha256": sha})
+                pipe.set(self._k("keyhash", sha), record.id)
+                pipe.sadd(self._k("keys"), record.id)
                 await pipe.execute()
 
     async def lookup_key(self, key: str) -> ApiKeyRecord | None:
+        found = await self._run("LOOKUP_KEY", [self._k("keyhash", key_hash(key))], self.prefix)
+        if not isinstance(found, list):
+            return None
+        return ApiKeyRecord.model_validate_json(found[0]).model_copy(
+            update={"spend_usd": int(found[1]) / MICRO}
+        )
+
+    async def _records(self, key_ids: list[str]) -> list[ApiKeyRecord]:
         with _shared():
-            key_id = await self._redis.get(self._k("keyhash", key_hash(key)))
-        return await self.get_key(str(key_id)) if key_id else None
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key_id in key_ids:
+                    pipe.hget(self._k("key", key_id), "record")
+                    pipe.get(self._k("spend", key_id))
+                replies = await pipe.execute()
+        records = []
+        for raw, spent in zip(replies[::2], replies[1::2], strict=True):
+            if raw:
+                record = ApiKeyRecord.model_validate_json(raw)
+                records.append(record.model_copy(update={"spend_usd": int(spent or 0) / MICRO}))
+        return records
 
     async def get_key(self, key_id: str) -> ApiKeyRecord | None:
-        with _shared():
-            raw = await self._redis.get(self._k("key", key_id))
-        return ApiKeyRecord.model_validate_json(raw) if raw else None
+        records = await self._records([key_id])
+        return records[0] if records else None
 
     async def list_keys(self) -> list[ApiKeyRecord]:
         with _shared():
-            names = [n async for n in self._redis.scan_iter(self._k("key", "*"))]
-            raws = await self._redis.mget(names) if names else []
-        records = [ApiKeyRecord.model_validate_json(r) for r in raws if r]
-        return sorted(records, key=lambda r: r.created)
+            members = cast(set[bytes], await self._redis.smembers(self._k("keys")))
+        key_ids = [m.decode() for m in members]
+        return sorted(await self._records(key_ids), key=lambda r: r.created)
 
     async def delete_key(self, key_id: str) -> bool:
-        with _shared():
-            names = [n async for n in self._redis.scan_iter(self._k("keyhash", "*"))]
-            owners = await self._redis.mget(names) if names else []
-            doomed = [n for n, owner in zip(names, owners, strict=True) if owner == key_id]
-            return bool(await self._redis.delete(self._k("key", key_id), *doomed))
+        keys = [self._k(kind, key_id) for kind in ("key", "spend", "held")] + [self._k("keys")]
+        return bool(await self._run("DELETE_KEY", keys, key_id, self.prefix))
+
+    # --- rate limits and budgets ------------------------------------------------------------
 
     async def hit(self, bucket: str, amount: int, limit: int, window_s: float) -> RateDecision:
-        with _shared():
-            allowed, remaining, ttl = await self._hit(
-                keys=[self._k("rl", bucket)], args=[amount, limit, int(window_s * 1000)]
-            )
-        return RateDecision(bool(allowed), limit, max(0, int(remaining)), int(ttl) / 1000)
+        reply = await self._run("HIT", [self._k("rl", bucket)], amount, limit, _ms(window_s))
+        allowed, used, reset_ms = cast(list[int], reply)
+        return RateDecision(bool(allowed), limit, max(0, limit - int(used)), int(reset_ms) / 1000)
+
+    def _money(self, key_id: str) -> list[str]:
+        return [self._k("spend", key_id), self._k("held", key_id)]
 
     async def reserve(self, key_id: str, amount_usd: float, budget_usd: float) -> bool:
-        with _shared():
-            ok = await self._reserve(
-                keys=[self._k("spend", key_id), self._k("held", key_id)],
-                args=[to_micro(amount_usd), to_micro(budget_usd)],
-            )
-        return bool(ok)
+        args = (to_micro(amount_usd), to_micro(budget_usd), _ms(HOLD_TTL_S))
+        return bool(await self._run("RESERVE", self._money(key_id), *args))
 
     async def settle(self, key_id: str, reserved_usd: float, actual_usd: float) -> None:
-        with _shared():
-            await self._settle(
-                keys=[self._k("spend", key_id), self._k("held", key_id)],
-                args=[to_micro(reserved_usd), to_micro(actual_usd)],
-            )
+        args = (to_micro(reserved_usd), to_micro(actual_usd), _ms(HOLD_TTL_S))
+        await self._run("SETTLE", self._money(key_id), *args)
 
     async def spend(self, key_id: str) -> float:
         with _shared():
             raw = await self._redis.get(self._k("spend", key_id))
-        return int(raw or 0) / 1_000_000
+        return int(raw or 0) / MICRO
 
-    async def put_decision(self, decision_id: str, payload: str, ttl_s: float) -> None:
-        with _shared():
-            await self._redis.set(self._k("decision", decision_id), payload, px=int(ttl_s * 1000))
+    # --- decisions, feedback ----------------------------------------------------------------
 
-    async def get_decision(self, decision_id: str) -> str | None:
+    async def put_decision(self, decision_id: str, payload: JsonDict, ttl_s: float) -> None:
+        data = JSON_DICT.dump_json(payload)
         with _shared():
-            payload = await self._redis.get(self._k("decision", decision_id))
-        return str(payload) if payload else None
+            await self._redis.set(self._k("decision", decision_id), data, px=_ms(ttl_s))
 
-    async def add_feedback(self, decision_id: str, record: str) -> bool:
+    async def get_decision(self, decision_id: str) -> JsonDict | None:
         with _shared():
-            added = await self._feedback(
-                keys=[self._k("fbseen", decision_id), self._k("feedback")], args=[record]
-            )
-        return bool(added)
+            raw = await self._redis.get(self._k("decision", decision_id))
+        return JSON_DICT.validate_json(raw) if raw else None
 
-    async def feedback_since(self, offset: int) -> tuple[int, list[str]]:
-        with _shared():
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.get(self._k("fbepoch"))
-                pipe.lrange(self._k("feedback"), offset, -1)
-                epoch, records = await pipe.execute()
-        return int(epoch or 0), [str(r) for r in records]
+    def _feedback_keys(self) -> list[str]:
+        return [self._k("fb", "seen"), self._k("fb", "log"), self._k("fb", "version")]
 
-    async def reset_feedback(self) -> None:
-        with _shared():
-            seen = [n async for n in self._redis.scan_iter(self._k("fbseen", "*"))]
-            await self._reset(
-                keys=[self._k("fbepoch"), self._k("feedback"), self._k("fbseen", "-")]
-            )
-            if seen:
-                await self._redis.delete(*seen)
+    async def append_feedback(self, record: JsonDict) -> bool:
+        data = JSON_DICT.dump_json(record)
+        decision_id = str(record["decision_id"])
+        return bool(await self._run("APPEND_FEEDBACK", self._feedback_keys(), decision_id, data))
 
-    async def cache_get(self, key: str) -> str | None:
+    async def load_feedback(self) -> list[JsonDict]:
+        name = self._k("fb", "log")
         with _shared():
-            value = await self._redis.get(self._k("cache", key))
-        return str(value) if value else None
+            size = await self._redis.llen(name)
+            # in chunks, so no single reply has to arrive within the socket timeout
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for start in range(0, size, FEEDBACK_CHUNK):
+                    pipe.lrange(name, start, min(start + FEEDBACK_CHUNK, size) - 1)
+                chunks = await pipe.execute()
+        return [JSON_DICT.validate_json(raw) for chunk in chunks for raw in chunk]
 
-    async def cache_set(self, key: str, value: str, ttl_s: float) -> None:
-        with _shared():
-            await self._redis.set(self._k("cache", key), value, px=int(ttl_s * 1000))
+    async def clear_feedback(self) -> None:
+        await self._run("CLEAR_FEEDBACK", self._feedback_keys())
 
-    async def semantic_add(self, scope: str, entry: str, ttl_s: float, max_entries: int) -> None:
-        name = self._k("semantic", scope)
+    async def feedback_version(self) -> int:
         with _shared():
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.lpush(name, entry)
-                pipe.ltrim(name, 0, max_entries - 1)
-                pipe.pexpire(name, int(ttl_s * 1000))
-                await pipe.execute()
+            return int(await self._redis.get(self._k("fb", "version")) or 0)
 
-    async def semantic_entries(self, scope: str) -> list[str]:
+    # --- response cache ---------------------------------------------------------------------
+
+    async def cache_get(self, key: str) -> bytes | None:
         with _shared():
-            entries = await self._redis.lrange(self._k("semantic", scope), 0, -1)
-        return [str(e) for e in entries]
+            return cast(bytes | None, await self._redis.get(self._k("cache", key)))
+
+    async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
+        with _shared():
+            await self._redis.set(self._k("cache", key), value, px=_ms(ttl_s))
+
+    def _semantic(self, tenant: str) -> list[str]:
+        return [self._k("sem", "v", tenant), self._k("sem", "t", tenant)]
+
+    async def semantic_add(
+        self, tenant: str, key: str, embedding: np.ndarray, ttl_s: float, max_entries: int
+    ) -> None:
+        vector = np.asarray(embedding, dtype=np.float32).tobytes()
+        args = (key, vector, _ms(ttl_s), max_entries)
+        await self._run("SEMANTIC_ADD", self._semantic(tenant), *args)
+
+    async def semantic_entries(self, tenant: str) -> list[tuple[str, np.ndarray]]:
+        flat = cast(list[bytes], await self._run("SEMANTIC_ENTRIES", self._semantic(tenant)))
+        return [
+            (key.decode(), np.frombuffer(vector, dtype=np.float32))
+            for key, vector in zip(flat[::2], flat[1::2], strict=True)
+        ]
+
+    # --- circuit breakers -------------------------------------------------------------------
+
+    def _breaker(self, model: str) -> list[str]:
+        return [self._k("br", model), self._k("probe", model)]
+
+    async def breaker_failure(self, model: str, threshold: int, cooldown_s: float) -> BreakerState:
+        args = (threshold, _ms(cooldown_s))
+        return _state(cast(bytes, await self._run("BREAKER_FAILURE", self._breaker(model), *args)))
+
+    async def breaker_success(self, model: str) -> None:
+        with _shared():
+            await self._redis.delete(*self._breaker(model))
+
+    async def breaker_state(self, model: str) -> BreakerState:
+        return _state(cast(bytes, await self._run("BREAKER_STATE", self._breaker(model)[:1])))
+
+    async def breaker_try_probe(self, model: str, ttl_s: float = PROBE_TTL_S) -> bool:
+        return bool(await self._run("BREAKER_PROBE", self._breaker(model), _ms(ttl_s)))
 
     async def mark_open(self, model: str, seconds: float) -> None:
         with _shared():
-            await self._redis.set(self._k("breaker", model), 1, px=max(1, int(seconds * 1000)))
+            await self._redis.set(self._k("breaker", model), 1, px=_ms(seconds))
 
     async def open_models(self) -> dict[str, float]:
         prefix = self._k("breaker", "")
         with _shared():
-            names = [str(n) async for n in self._redis.scan_iter(prefix + "*")]
+            names = [n.decode() async for n in self._redis.scan_iter(prefix + "*")]
             ttls = [await self._redis.pttl(n) for n in names]
         return {n.removeprefix(prefix): t / 1000 for n, t in zip(names, ttls, strict=True) if t > 0}

@@ -1,0 +1,183 @@
+"""The Lua scripts that make each check-and-update of ``RedisStore`` one atomic step.
+
+Times come from Redis' ``TIME`` (scripts replicate by effect since Redis 5), so every worker
+agrees on when a window, cooldown or cache entry ends whatever its own clock says. Scripts that
+follow a stored id to another key build that key's name from the prefix in ``ARGV``: one Redis
+(or a Sentinel pair), not Redis Cluster.
+"""
+
+from __future__ import annotations
+
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: keyhash:<sha256>  ARGV: prefix  ->  {record JSON, spend micro-USD} or nil
+LOOKUP_KEY = """
+local id = redis.call('GET', KEYS[1])
+if not id then return nil end
+local record = redis.call('HGET', ARGV[1] .. 'key:' .. id, 'record')
+if not record then return nil end
+return {record, redis.call('GET', ARGV[1] .. 'spend:' .. id) or '0'}
+"""
+
+# KEYS: key:<id>, spend:<id>, held:<id>, keys  ARGV: id, prefix  ->  1 deleted, 0 unknown
+DELETE_KEY = """
+local sha = redis.call('HGET', KEYS[1], 'sha256')
+if not sha then return 0 end
+redis.call('DEL', ARGV[2] .. 'keyhash:' .. sha, KEYS[1], KEYS[2], KEYS[3])
+redis.call('SREM', KEYS[4], ARGV[1])
+return 1
+"""
+
+# KEYS: rl:<bucket>  ARGV: amount, limit, window ms  ->  {allowed, used, ms to reset}
+HIT = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then ttl = tonumber(ARGV[3]) end
+if used + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return {0, used, ttl} end
+used = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return {1, used, ttl}
+"""
+
+# KEYS: spend:<id>, held:<id>  ARGV: amount, budget (micro-USD), hold ttl ms  ->  1 held, 0 no
+RESERVE = """
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+local held = tonumber(redis.call('GET', KEYS[2]) or '0')
+if spent + held + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return 0 end
+redis.call('INCRBY', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+# KEYS: spend:<id>, held:<id>  ARGV: reserved, actual (micro-USD), hold ttl ms
+SETTLE = """
+if redis.call('DECRBY', KEYS[2], ARGV[1]) <= 0 then
+  redis.call('DEL', KEYS[2])
+else
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+return redis.call('INCRBY', KEYS[1], ARGV[2])
+"""
+
+# A version that survives a Redis restart without persistence moving backwards: seeded from the
+# clock (ms) when missing, then +1 per change.
+_BUMP = """
+local function bump(key)
+  if redis.call('EXISTS', key) == 0 then
+    local t = redis.call('TIME')
+    redis.call('SET', key, string.format('%d', tonumber(t[1]) * 1000))
+  end
+  return redis.call('INCR', key)
+end
+"""
+
+# KEYS: fb:seen, fb:log, fb:version  ARGV: decision id, record JSON  ->  1 added, 0 seen before
+APPEND_FEEDBACK = (
+    _BUMP
+    + """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+bump(KEYS[3])
+return 1
+"""
+)
+
+# KEYS: fb:seen, fb:log, fb:version
+CLEAR_FEEDBACK = (
+    _BUMP
+    + """
+redis.call('DEL', KEYS[1], KEYS[2])
+return bump(KEYS[3])
+"""
+)
+
+# KEYS: sem:v:<tenant> (key -> vector), sem:t:<tenant> (key by expiry)
+# ARGV: key, vector bytes, ttl ms, max entries
+SEMANTIC_ADD = (
+    _NOW
+    + """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+for _, dead in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do
+  redis.call('HDEL', KEYS[1], dead)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[4])
+if extra > 0 then
+  for _, old in ipairs(redis.call('ZRANGE', KEYS[2], 0, extra - 1)) do
+    redis.call('HDEL', KEYS[1], old)
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, extra - 1)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+)
+
+# KEYS: sem:v:<tenant>, sem:t:<tenant>  ->  {key1, vector1, key2, vector2, ...} newest first
+SEMANTIC_ENTRIES = (
+    _NOW
+    + """
+local out = {}
+for _, key in ipairs(redis.call('ZREVRANGEBYSCORE', KEYS[2], '+inf', '(' .. now)) do
+  local vector = redis.call('HGET', KEYS[1], key)
+  if vector then
+    out[#out + 1] = key
+    out[#out + 1] = vector
+  end
+end
+return out
+"""
+)
+
+# The state of the breaker in KEYS[1] (a hash with field 'until': ms when open ends, 0 closed).
+_STATE = """
+local function state(key, now)
+  local open_until = tonumber(redis.call('HGET', key, 'until') or '0')
+  if open_until == 0 then return 'closed' end
+  if now < open_until then return 'open' end
+  return 'half_open'
+end
+"""
+
+# KEYS: br:<model>, probe:<model>  ARGV: threshold, cooldown ms  ->  state after the failure
+BREAKER_FAILURE = (
+    _NOW
+    + _STATE
+    + """
+local before = state(KEYS[1], now)
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+local after = before
+if before == 'half_open' or (before == 'closed' and failures >= tonumber(ARGV[1])) then
+  redis.call('HSET', KEYS[1], 'until', now + tonumber(ARGV[2]))
+  redis.call('DEL', KEYS[2])
+  after = 'open'
+end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) + 600000)
+return after
+"""
+)
+
+# KEYS: br:<model>
+BREAKER_STATE = (
+    _NOW
+    + _STATE
+    + """
+return state(KEYS[1], now)
+"""
+)
+
+# KEYS: br:<model>, probe:<model>  ARGV: probe ttl ms  ->  1 this caller probes, 0 not
+BREAKER_PROBE = (
+    _NOW
+    + _STATE
+    + """
+if state(KEYS[1], now) ~= 'half_open' then return 0 end
+if redis.call('SET', KEYS[2], 1, 'NX', 'PX', ARGV[1]) then return 1 end
+return 0
+"""
+)
