@@ -70,7 +70,7 @@ sums, each with weight at most ``FEEDBACK_WEIGHT`` (no more than a labelled prom
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -104,37 +104,58 @@ def kernel(sims: NDArray[np.floating]) -> Matrix:
     return np.where(sims > -1.0, np.exp((sims - 1.0) / TEMPERATURE), 0.0)
 
 
-@dataclass
 class Points:
-    """Loose labelled points (declared examples, feedback) added to the neighbour sums."""
+    """Loose labelled points (declared examples, feedback) added to the neighbour sums.
 
-    columns: int
-    vectors: Vectors = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
-    column: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    scores: Matrix = field(default_factory=lambda: np.zeros(0))
-    weights: Matrix = field(default_factory=lambda: np.zeros(0))
+    Storage grows by doubling, so feedback arriving one point at a time stays cheap.
+    """
+
+    def __init__(self, columns: int) -> None:
+        self.columns = columns
+        self.count = 0
+        self.vectors = np.zeros((0, 0), dtype=np.float32)
+        self.column = np.zeros(0, dtype=np.int64)
+        self.scores = np.zeros(0)
+        self.weights = np.zeros(0)
+        self._onehot: Matrix | None = None
 
     def add(
         self, vectors: Vectors, column: NDArray[np.int64], scores: Matrix, weights: Matrix
     ) -> None:
         vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-        self.vectors = vectors if not len(self.column) else np.vstack([self.vectors, vectors])
-        self.column = np.concatenate([self.column, column]).astype(np.int64)
-        self.scores = np.concatenate([self.scores, scores]).astype(np.float64)
-        self.weights = np.concatenate([self.weights, weights]).astype(np.float64)
+        end = self.count + len(vectors)
+        if end > len(self.column):
+            size = max(end, 2 * len(self.column), 16)
+            grown = np.zeros((size, vectors.shape[1]), dtype=np.float32)
+            grown[: self.count] = self.vectors[: self.count] if self.count else 0.0
+            self.vectors = grown
+            self.column = np.resize(self.column, size).astype(np.int64)
+            self.scores = np.resize(self.scores, size).astype(np.float64)
+            self.weights = np.resize(self.weights, size).astype(np.float64)
+        self.vectors[self.count : end] = vectors
+        self.column[self.count : end] = column
+        self.scores[self.count : end] = scores
+        self.weights[self.count : end] = weights
+        self.count, self._onehot = end, None
 
     def keep(self, mask: NDArray[np.bool_]) -> None:
-        self.vectors, self.column = self.vectors[mask], self.column[mask]
-        self.scores, self.weights = self.scores[mask], self.weights[mask]
+        """Keep only the points where ``mask`` (over the ``count`` stored points) is true."""
+        kept = np.flatnonzero(mask[: self.count])
+        self.vectors[: len(kept)] = self.vectors[kept]
+        for array in (self.column, self.scores, self.weights):
+            array[: len(kept)] = array[kept]
+        self.count, self._onehot = len(kept), None
 
     def add_to(self, embeddings: Vectors, weighted: Matrix, weight: Matrix) -> None:
-        if not len(self.column):
+        if not self.count:
             return
-        w = kernel(embeddings @ self.vectors.T) * self.weights  # (n, points)
-        onehot = np.zeros((len(self.column), self.columns))
-        onehot[np.arange(len(self.column)), self.column] = 1.0
-        weight += w @ onehot
-        weighted += (w * self.scores) @ onehot
+        n = self.count
+        if self._onehot is None:
+            self._onehot = np.zeros((n, self.columns))
+            self._onehot[np.arange(n), self.column[:n]] = 1.0
+        w = kernel(embeddings @ self.vectors[:n].T) * self.weights[:n]  # (queries, points)
+        weight += w @ self._onehot
+        weighted += (w * self.scores[:n]) @ self._onehot
 
 
 @dataclass(frozen=True)
@@ -289,7 +310,9 @@ class Estimator:
         if model is None:
             self._feedback = Points(len(self.models))
         elif model in self._column:
-            self._feedback.keep(self._feedback.column != self._column[model])
+            self._feedback.keep(
+                self._feedback.column[: self._feedback.count] != self._column[model]
+            )
 
     def _add_examples(self, model: str, profile: DeclaredProfile, encoder: Encoder | None) -> None:
         examples = [*profile.good_at, *profile.bad_at]
