@@ -9,6 +9,7 @@ chaining the cause with ``raise ... from exc``. Messages never carry provider ke
     ├── ConfigError                       (start-up only: bad catalog, bad settings)
     ├── RequestError                      400 invalid_request_error
     │   ├── PayloadTooLarge               413
+    │   ├── InvalidUpload                 400 invalid_upload (an unreadable or unusable file)
     │   ├── NotFound                      404 not_found
     │   │   └── ModelNotFound             404 model_not_found
     │   └── NoEligibleModel               400 no_eligible_model
@@ -75,6 +76,12 @@ class RequestError(SwitchboardError):
 class PayloadTooLarge(RequestError):
     status_code = 413
     code = "payload_too_large"
+
+
+class InvalidUpload(RequestError):
+    """An uploaded file (e.g. a recording) cannot be used; ``param`` names the form field."""
+
+    code = "invalid_upload"
 
 
 class NotFound(RequestError):
