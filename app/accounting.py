@@ -1,9 +1,10 @@
-"""What a finished request cost and how it went, recorded in one place (metrics; spend later)."""
+"""What a finished request cost and how it went, recorded in one place: metrics, decision log."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.decision_log import Call
 from app.dispatch import Attempt
 from app.errors import UpstreamError
 from app.routing import Routed
@@ -20,6 +21,7 @@ class Outcome:
     usage: Usage | None = None
     streamed: bool = False
     overhead_override_s: float | None = None
+    key_name: str | None = None
 
     @property
     def overhead_s(self) -> float:
@@ -44,7 +46,7 @@ def cost_of(services: Services, outcome: Outcome) -> float:
 
 
 def record(services: Services, outcome: Outcome) -> float:
-    """Update metrics for a finished request; returns its cost in USD."""
+    """Update metrics and the decision log for a finished request; returns its cost in USD."""
     m = services.metrics
     attempt = outcome.attempt
     for model in attempt.fallbacks if attempt else outcome.routed.order:
@@ -60,7 +62,34 @@ def record(services: Services, outcome: Outcome) -> float:
         m.tokens.labels(model, "prompt").inc(outcome.usage.prompt_tokens)
         m.tokens.labels(model, "completion").inc(outcome.usage.completion_tokens)
     m.cost.labels(model).inc(cost)
+    services.decision_log.write(_call(outcome, cost))
     return cost
+
+
+def _call(outcome: Outcome, cost: float) -> Call:
+    attempt, decision = outcome.attempt, outcome.routed.decision
+    return Call(
+        decision=decision,
+        model=attempt.model if attempt and attempt.model else decision.model,
+        key_name=outcome.key_name,
+        latency_s=outcome.elapsed_s,
+        overhead_s=outcome.overhead_s,
+        cost_usd=cost,
+        fallbacks=list(attempt.fallbacks if attempt else outcome.routed.order),
+        usage=outcome.usage,
+        error=(outcome.error.code or "error") if outcome.error else None,
+        streamed=outcome.streamed,
+    )
+
+
+def record_cache_hit(
+    services: Services, model: str, elapsed_s: float, key_name: str | None = None
+) -> None:
+    """Count a reply served from the response cache (no routing, no upstream call, no cost)."""
+    services.metrics.requests.labels(model, "cache_hit").inc()
+    services.decision_log.write(Call(decision=None, model=model, key_name=key_name,
+                                     latency_s=elapsed_s, overhead_s=elapsed_s, cost_usd=0.0,
+                                     cache_hit=True))  # fmt: skip
 
 
 def call_estimate(services: Services, request: ChatRequest, routed: Routed) -> tuple[int, float]:

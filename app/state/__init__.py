@@ -13,6 +13,8 @@ What is kept:
 - Feedback: an append-only log, one record per ``decision_id``, durable before ``append_feedback``
   returns (with Redis, as durable as Redis' own ``appendfsync``), and a version that changes on
   every append or clear, so workers notice new feedback with one cheap read and reload.
+- The decision log (the console's live view): the newest entries of every worker's finished
+  calls in one capped list, and integer usage counters per time bucket, both with TTLs.
 - Decisions, cache entries and semantic-cache vectors with TTLs; circuit breakers
   (closed -> open after ``threshold`` consecutive failures -> half-open after the cooldown, where
   exactly one worker wins the probe; a failed probe opens it again, a success closes it).
@@ -148,6 +150,25 @@ class StateStore(Protocol):
 
     async def feedback_version(self) -> int:
         """Changes on every append and clear: reload when it differs from the last one seen."""
+        ...
+
+    async def log_decision(self, entry: JsonDict, max_entries: int, ttl_s: float) -> None:
+        """Add ``entry`` to the decision log, keeping the newest ``max_entries``.
+
+        The whole log expires ``ttl_s`` after the last entry.
+        """
+        ...
+
+    async def recent_decisions(self, limit: int) -> list[JsonDict]:
+        """The newest ``limit`` entries of the decision log, newest first."""
+        ...
+
+    async def add_usage(self, bucket: int, counts: dict[str, int], ttl_s: float) -> None:
+        """Add ``counts`` (field -> integer) to time bucket ``bucket``, which lives ``ttl_s``."""
+        ...
+
+    async def usage(self, buckets: list[int]) -> dict[int, dict[str, int]]:
+        """The counters of each of ``buckets`` that has any."""
         ...
 
     async def cache_get(self, key: str) -> bytes | None: ...

@@ -8,6 +8,7 @@ Expired entries are dropped when read, and swept when a table grows past ``SWEEP
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -75,6 +76,9 @@ class MemoryStore(StateStore):
         self._semantic: dict[str, dict[str, tuple[float, np.ndarray]]] = {}
         self._breakers: dict[str, _Breaker] = {}
         self._open: dict[str, float] = {}
+        self._log: deque[bytes] = deque()  # newest first
+        self._log_until = 0.0
+        self._usage: dict[str, tuple[float, dict[str, int]]] = {}
 
     async def ping(self) -> bool:
         return True
@@ -166,6 +170,29 @@ class MemoryStore(StateStore):
 
     async def feedback_version(self) -> int:
         return self._version
+
+    async def log_decision(self, entry: JsonDict, max_entries: int, ttl_s: float) -> None:
+        if self._log_until <= time.monotonic():
+            self._log.clear()
+        self._log.appendleft(JSON_DICT.dump_json(entry))
+        while len(self._log) > max_entries:
+            self._log.pop()
+        self._log_until = time.monotonic() + ttl_s
+
+    async def recent_decisions(self, limit: int) -> list[JsonDict]:
+        if self._log_until <= time.monotonic():
+            self._log.clear()
+        return [JSON_DICT.validate_json(raw) for raw in list(self._log)[: max(0, limit)]]
+
+    async def add_usage(self, bucket: int, counts: dict[str, int], ttl_s: float) -> None:
+        current = _live(self._usage, str(bucket)) or {}
+        for field, amount in counts.items():
+            current[field] = current.get(field, 0) + amount
+        _put(self._usage, str(bucket), current, ttl_s)
+
+    async def usage(self, buckets: list[int]) -> dict[int, dict[str, int]]:
+        found = {b: _live(self._usage, str(b)) for b in buckets}
+        return {b: dict(counts) for b, counts in found.items() if counts}
 
     async def cache_get(self, key: str) -> bytes | None:
         return _live(self._cache, key)

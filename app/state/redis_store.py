@@ -10,6 +10,8 @@ Keys, under a prefix (default ``sb:``)::
     sem:v:<tenant>      hash key -> float32 bytes; sem:t:<tenant>  zset key by expiry (ms)
     br:<model>          hash: failures, until (ms);  probe:<model>  the half-open probe claim
     breaker:<model>     legacy open marker, with TTL
+    decisions:log       list of decision-log JSON, newest first, capped, with TTL
+    usage:<bucket>      hash: integer counters of one time bucket, with TTL
 
 Every ``RedisError`` becomes ``StateUnavailable`` (see ``app.state``).
 """
@@ -209,6 +211,46 @@ class RedisStore(StateStore):
     async def feedback_version(self) -> int:
         with _shared():
             return int(await self._redis.get(self._k("fb", "version")) or 0)
+
+    # --- decision log -----------------------------------------------------------------------
+
+    async def log_decision(self, entry: JsonDict, max_entries: int, ttl_s: float) -> None:
+        name = self._k("decisions", "log")
+        with _shared():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.lpush(name, JSON_DICT.dump_json(entry))
+                pipe.ltrim(name, 0, max_entries - 1)
+                pipe.pexpire(name, _ms(ttl_s))
+                await pipe.execute()
+
+    async def recent_decisions(self, limit: int) -> list[JsonDict]:
+        if limit <= 0:
+            return []
+        name = self._k("decisions", "log")
+        with _shared():
+            raws = cast(list[bytes], await self._redis.lrange(name, 0, limit - 1))
+        return [JSON_DICT.validate_json(raw) for raw in raws]
+
+    async def add_usage(self, bucket: int, counts: dict[str, int], ttl_s: float) -> None:
+        name = self._k("usage", str(bucket))
+        with _shared():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for field, amount in counts.items():
+                    pipe.hincrby(name, field, amount)
+                pipe.pexpire(name, _ms(ttl_s))
+                await pipe.execute()
+
+    async def usage(self, buckets: list[int]) -> dict[int, dict[str, int]]:
+        with _shared():
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for bucket in buckets:
+                    pipe.hgetall(self._k("usage", str(bucket)))
+                replies = cast(list[dict[bytes, bytes]], await pipe.execute())
+        return {
+            bucket: {field.decode(): int(value) for field, value in counts.items()}
+            for bucket, counts in zip(buckets, replies, strict=True)
+            if counts
+        }
 
     # --- response cache ---------------------------------------------------------------------
 
