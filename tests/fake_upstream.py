@@ -1,7 +1,10 @@
 """A small misbehaving OpenAI-compatible upstream on loopback, for fallback tests.
 
 Paths pick the behaviour: ``/status/{code}/v1/...`` answers that status, ``/hang/v1/...`` never
-answers in time, ``/midstream/v1/...`` streams one chunk and then drops the connection.
+answers in time, ``/midstream/v1/...`` streams one chunk and then drops the connection, and
+``/answer/{name}/v1/...`` answers (non-streamed) with what it received: its name, how many
+images the request carried and the last user text, so a test can see what reached which model;
+``/tail/{every}/{name}/v1/...`` answers the same way but is slow on every ``every``-th call.
 """
 
 from __future__ import annotations
@@ -69,11 +72,53 @@ async def midstream(request: Request) -> Response:
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
+async def tail(request: Request) -> Response:
+    """Like ``answer``, after 50 ms -- but every ``every``-th call takes 2.5 s (a slow tail)."""
+    hits[request.url.path] += 1
+    every = int(request.path_params["every"])
+    await asyncio.sleep(2.5 if hits[request.url.path] % every == 0 else 0.05)
+    return await answer(request, count=False)
+
+
+async def answer(request: Request, count: bool = True) -> Response:
+    if count:
+        hits[request.url.path] += 1
+    body = await request.json()
+    images, last = 0, ""
+    for message in body["messages"]:
+        content = message.get("content")
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content or ""}]
+        images += sum(1 for p in parts if p.get("type") == "image_url")
+        if message["role"] == "user":
+            last = " ".join(p.get("text", "") for p in parts if p.get("type") == "text")
+    name = request.path_params["name"]
+    reply = {
+        "id": "chatcmpl-answer",
+        "object": "chat.completion",
+        "created": 0,
+        "model": name,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": f"{name} saw {images} image(s): {last}",
+                },
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60},
+    }
+    return JSONResponse(reply)
+
+
 app = Starlette(
     routes=[
         Route("/status/{code:int}/v1/chat/completions", status, methods=["POST"]),
         Route("/hang/v1/chat/completions", hang, methods=["POST"]),
         Route("/midstream/v1/chat/completions", midstream, methods=["POST"]),
+        Route("/answer/{name}/v1/chat/completions", answer, methods=["POST"]),
+        Route("/tail/{every:int}/{name}/v1/chat/completions", tail, methods=["POST"]),
     ]
 )
 

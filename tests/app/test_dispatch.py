@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,6 +15,7 @@ from app.errors import (
     UpstreamBadRequest,
     UpstreamError,
     UpstreamRateLimited,
+    UpstreamTimeout,
     UpstreamUnavailable,
 )
 from app.schemas import (
@@ -134,3 +137,74 @@ def test_breaker_half_open_lets_one_probe_through() -> None:
     assert breakers.is_open("m")  # while the probe is in flight, nobody else
     breakers.success("m")
     assert breakers.status("m") == "closed"
+
+
+class Slow(Scripted):
+    """Answers after ``delay_s`` (or never, in practice, when it is long)."""
+
+    def __init__(self, name: str, delay_s: float) -> None:
+        super().__init__(name, [])
+        self.delay_s = delay_s
+        self.cancelled = 0
+
+    async def complete(self, request: ChatRequest) -> ChatCompletion:
+        self.calls += 1
+        try:
+            await asyncio.sleep(self.delay_s)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return ChatCompletion(
+            model=self.name, choices=[Choice(message=AssistantMessage(content=self.name))]
+        )
+
+
+async def test_a_hanging_model_is_abandoned_in_time_for_the_fallback() -> None:
+    hanging, fast = Slow("hanging", 30.0), Slow("fast", 0.05)
+    gateway = _gateway(hanging, fast, retries=0)
+    started = time.perf_counter()
+    reply, attempt = await gateway.complete(REQUEST, ["hanging", "fast"], deadline=started + 2.0)
+    took = time.perf_counter() - started
+    assert reply.choices[0].message.content == "fast"
+    assert attempt.fallbacks == ["hanging"]
+    assert took < 2.0  # the first model got the deadline minus a reserve, not the whole of it
+    assert gateway.latency.summary("hanging").error_rate == 1.0
+
+
+async def test_without_time_left_the_call_fails_as_a_timeout() -> None:
+    gateway = _gateway(Slow("hanging", 30.0), retries=0)
+    with pytest.raises(UpstreamTimeout):
+        await gateway.complete(REQUEST, ["hanging"], deadline=time.perf_counter() + 0.2)
+
+
+async def test_a_call_far_slower_than_usual_is_hedged_with_the_next_model() -> None:
+    slow, fast = Slow("slow", 0.02), Slow("fast", 0.02)
+    gateway = _gateway(slow, fast, retries=0)
+    for _ in range(5):  # both have a latency record: about 20 ms
+        await gateway.complete(REQUEST, ["slow"], deadline=time.perf_counter() + 5)
+        await gateway.complete(REQUEST, ["fast"], deadline=time.perf_counter() + 5)
+    slow.delay_s = 3.0  # now "slow" stalls: 3 s instead of its usual 20 ms
+    started = time.perf_counter()
+    reply, attempt = await gateway.complete(REQUEST, ["slow", "fast"], deadline=started + 8.0)
+    assert reply.choices[0].message.content == "fast"
+    assert attempt.model == "fast" and attempt.hedged == ["fast"]
+    assert time.perf_counter() - started < 1.0
+    await asyncio.sleep(0)
+    assert slow.cancelled == 1  # the losing call is cancelled, not left running
+
+
+async def test_prepare_adapts_the_request_per_model() -> None:
+    seen: list[str] = []
+
+    class Recording(Scripted):
+        async def complete(self, request: ChatRequest) -> ChatCompletion:
+            seen.append(request.messages[0].text())
+            return await super().complete(request)
+
+    def shout(model: str, request: ChatRequest) -> ChatRequest:
+        message = request.messages[0].model_copy(update={"content": f"{model}: hi"})
+        return request.model_copy(update={"messages": [message]})
+
+    await _gateway(Recording("a", [UpstreamUnavailable("down")]), Recording("b", []), retries=0
+                   ).complete(REQUEST, ["a", "b"], prepare=shout)  # fmt: skip
+    assert seen == ["a: hi", "b: hi"]

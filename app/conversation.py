@@ -1,0 +1,164 @@
+"""Routing that follows the conversation: what this turn needs, and what the last one used.
+
+Clients are stateless: they send the whole history each turn (OpenAI messages, or the glasses'
+``messages`` field). Two things make routing follow it:
+
+- **The turn's capabilities** (``vision``, ``web_search``) come from ``app.turns``: the learned
+  turn classifier reads the last user turn, and for follow-ups the previous user turn and the
+  capabilities that turn had. An image part alone never means ``vision``.
+- **What the previous turn was routed to.** After answering, the service stores the turn's
+  model and capabilities under a fingerprint of the conversation *including the answer*
+  (per caller, with a TTL). The next request's history, up to its new user turn, has the same
+  fingerprint, so a follow-up finds the model it follows and the selector can keep it. When
+  the history was not seen (another deployment, an expired entry) the previous turn's
+  capabilities are re-derived by classifying it, and no model is kept.
+
+The fingerprint ignores system messages (the glasses resend a system prompt with the time in
+it) and collapses whitespace, so what a client echoes back matches what was answered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import JsonValue
+
+from app.embedding_service import EmbeddingService
+from app.schemas import ChatMessage, ChatRequest
+from app.state import StateStore
+from app.turns import PreviousTurn, TurnClassifier, TurnContext
+
+log = logging.getLogger(__name__)
+
+MEMORY_TTL_S = 6 * 3600
+"""How long a turn's routing is remembered for the follow-up that may come."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What the router knows about the request's last user turn."""
+
+    capabilities: tuple[str, ...]
+    followup: bool = False
+    topic_changed: bool = False
+    previous_model: str | None = None  # the model that answered the turn this one follows
+    scores: dict[str, float] | None = None
+
+
+def _conversational(messages: list[ChatMessage]) -> list[ChatMessage]:
+    return [m for m in messages if m.role in ("user", "assistant")]
+
+
+def fingerprint(tenant: str | None, messages: list[ChatMessage]) -> str:
+    """A stable id for a conversation's user/assistant turns (whitespace-insensitive)."""
+    digest = hashlib.sha256((tenant or "-").encode())
+    for message in _conversational(messages):
+        digest.update(b"\x00" + message.role.encode() + b"\x01")
+        digest.update(" ".join(message.text().split()).encode())
+    return "conv_" + digest.hexdigest()[:40]
+
+
+def _history(messages: list[ChatMessage]) -> tuple[list[ChatMessage], ChatMessage | None]:
+    """The messages before the last user turn, and that turn."""
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i].role == "user":
+            return messages[:i], messages[i]
+    return messages, None
+
+
+class Conversations:
+    def __init__(
+        self,
+        classifier: TurnClassifier | None,
+        embeddings: EmbeddingService,
+        store: StateStore,
+    ) -> None:
+        self.classifier = classifier
+        self.embeddings = embeddings
+        self.store = store
+
+    async def analyse(
+        self, request: ChatRequest, embedding: np.ndarray, tenant: str | None
+    ) -> Turn:
+        """The capabilities and conversational position of the request's last user turn."""
+        before, last = _history(request.messages)
+        if last is None:
+            return Turn(())
+        # An earlier photo is still in the model's context, so a follow-up may still need vision.
+        has_image = any(m.has_image() for m in request.messages if m.role == "user")
+        if self.classifier is None:  # no classifier for this embedding model: images mean vision
+            return Turn(("vision",) if has_image else ())
+        users = [m for m in before if m.role == "user" and m.text().strip()]
+        remembered = await self._recall(tenant, before) if users else None
+        previous: list[PreviousTurn] = []
+        previous_embedding = None
+        if users:
+            prior = users[-1]
+            previous_embedding = await self.embeddings.embed(prior.text())
+            if remembered is not None:
+                stored = remembered.get("capabilities")
+                capabilities = tuple(str(c) for c in stored) if isinstance(stored, list) else ()
+                stored_model = remembered.get("model")
+                model = stored_model if isinstance(stored_model, str) else None
+            else:
+                capabilities = await self._classify_alone(prior, users[:-1], previous_embedding)
+                model = None
+            previous = [PreviousTurn(prior.text(), capabilities, model)]
+        decision = self.classifier.decide(
+            embedding, previous_embedding, TurnContext(last.text(), has_image, previous)
+        )
+        return Turn(
+            decision.capabilities,
+            decision.followup,
+            decision.topic_changed,
+            previous[0].model if previous and decision.followup else None,
+            decision.scores,
+        )
+
+    async def _classify_alone(
+        self, turn: ChatMessage, earlier: list[ChatMessage], embedding: np.ndarray
+    ) -> tuple[str, ...]:
+        """An earlier turn's capabilities, judged with the one before it (one level deep)."""
+        assert self.classifier is not None
+        before = earlier[-1] if earlier else None
+        context_prev: list[PreviousTurn] = []
+        before_embedding = None
+        if before is not None:
+            before_embedding = await self.embeddings.embed(before.text())
+            alone = self.classifier.decide(
+                before_embedding, None, TurnContext(before.text(), before.has_image(), [])
+            )
+            context_prev = [PreviousTurn(before.text(), alone.capabilities)]
+        # Earlier turns' photos are usually not resent; judge them as if they had one.
+        decided = self.classifier.decide(
+            embedding, before_embedding, TurnContext(turn.text(), True, context_prev)
+        )
+        return decided.capabilities
+
+    async def _recall(
+        self, tenant: str | None, before: list[ChatMessage]
+    ) -> dict[str, JsonValue] | None:
+        try:
+            return await self.store.get_decision(fingerprint(tenant, before))
+        except Exception as exc:
+            log.warning("conversation memory unavailable: %s", type(exc).__name__)
+            return None
+
+    async def remember(
+        self,
+        tenant: str | None,
+        messages: list[ChatMessage],
+        answer: str,
+        model: str,
+        capabilities: tuple[str, ...] | list[str],
+    ) -> None:
+        """Store what answered this turn, keyed by the history the next turn will carry."""
+        key = fingerprint(tenant, [*messages, ChatMessage(role="assistant", content=answer)])
+        payload: dict[str, JsonValue] = {"model": model, "capabilities": list(capabilities)}
+        try:
+            await self.store.put_decision(key, payload, MEMORY_TTL_S)
+        except Exception as exc:
+            log.warning("conversation memory not stored: %s", type(exc).__name__)

@@ -1,0 +1,201 @@
+"""Routing by what a turn needs, across a conversation: the selector, the memory, the request fit.
+
+Uses the real embedding model and the bundled turn classifier; the catalog is three declared
+models (a text model, a vision model, a web-search model) so the capability decides the route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from app.catalog import Catalog
+from app.conversation import Conversations, Turn, fingerprint
+from app.embedding import load_encoder
+from app.embedding_service import EmbeddingService
+from app.estimator import Estimator
+from app.latency import LatencyTracker
+from app.routing import fit_to_model
+from app.schemas import ChatMessage, ChatRequest
+from app.selection import Selector
+from app.state.memory import MemoryStore
+from app.turns import TurnClassifier
+from tests.processes import CACHE
+
+PHOTO = "data:image/jpeg;base64,/9j/4AAQSkZJRg=="
+
+
+def _row(model_id: str, prior: float, capabilities: list[str], price: float) -> dict[str, object]:
+    return {
+        "id": model_id,
+        "adapter": "openai_compat",
+        "base_url": "http://127.0.0.1:9/v1",
+        "price": {"input_per_mtok": price, "output_per_mtok": price},
+        "context_window": 8192,
+        "capabilities": capabilities,
+        "profile": {"prior_quality": prior},
+    }
+
+
+CATALOG = Catalog.model_validate(
+    {
+        "models": [
+            _row("text/small", 0.60, [], 0.0),
+            _row("text/other", 0.58, [], 0.0),
+            _row("cloud/vision", 0.80, ["vision"], 30.0),
+            _row("cloud/search", 0.55, ["web_search"], 5.0),
+        ]
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def embeddings() -> Iterator[EmbeddingService]:
+    yield EmbeddingService(load_encoder(cache_dir=CACHE))
+
+
+@pytest.fixture()
+def latency() -> LatencyTracker:
+    return LatencyTracker()
+
+
+@pytest.fixture()
+def selector(latency: LatencyTracker) -> Selector:
+    estimator = Estimator(
+        None,
+        {m.id: m.profile for m in CATALOG.models if m.profile is not None},
+        {m.id: m.id for m in CATALOG.models},
+        None,
+    )
+    return Selector(CATALOG, estimator, lambda entry: None, latency=latency)
+
+
+@pytest.fixture()
+def conversations(embeddings: EmbeddingService) -> Conversations:
+    return Conversations(TurnClassifier.load(), embeddings, MemoryStore())
+
+
+def _user(text: str, photo: bool = True) -> dict[str, object]:
+    if not photo:
+        return {"role": "user", "content": text}
+    parts = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": PHOTO}}]
+    return {"role": "user", "content": parts}
+
+
+def _request(*messages: dict[str, object], **extra: object) -> ChatRequest:
+    return ChatRequest.model_validate({"model": "auto", "messages": list(messages), **extra})
+
+
+async def _route(
+    conversations: Conversations, selector: Selector, request: ChatRequest, **kw: float
+) -> tuple[Turn, str | None, list[str]]:
+    embedding = await conversations.embeddings.embed(request.prompt_text())
+    turn = await conversations.analyse(request, embedding, "tenant")
+    decision = selector.decide(request, embedding, turn, **kw)
+    return turn, decision.model, decision.capabilities
+
+
+@pytest.mark.parametrize(
+    ("question", "model", "capabilities"),
+    [
+        ("what breed is that dog", "cloud/vision", ["vision"]),
+        ("read me this menu", "cloud/vision", ["vision"]),
+        ("how many grams are in an ounce", "text/small", []),
+        ("say thank you for dinner more politely", "text/small", []),
+        ("will it rain this afternoon", "cloud/search", ["web_search"]),
+        ("is the pharmacy on main street open right now", "cloud/search", ["web_search"]),
+    ],
+)
+async def test_a_photo_alone_does_not_make_a_turn_a_vision_turn(
+    conversations: Conversations,
+    selector: Selector,
+    question: str,
+    model: str,
+    capabilities: list[str],
+) -> None:
+    _, chosen, needed = await _route(conversations, selector, _request(_user(question)))
+    assert (chosen, needed) == (model, capabilities)
+
+
+async def test_without_a_photo_a_seeing_question_cannot_need_vision(
+    conversations: Conversations, selector: Selector
+) -> None:
+    _, _, needed = await _route(
+        conversations, selector, _request(_user("what breed is that dog", photo=False))
+    )
+    assert needed == []
+
+
+async def test_a_follow_up_keeps_the_capability_and_a_new_topic_is_reported(
+    conversations: Conversations, selector: Selector
+) -> None:
+    first = _user("will it rain this afternoon")
+    answer = {"role": "assistant", "content": "Light rain is expected after 3 pm."}
+    turn, chosen, needed = await _route(
+        conversations, selector, _request(first, answer, _user("and tomorrow?"))
+    )
+    assert turn.followup and not turn.topic_changed
+    assert (chosen, needed) == ("cloud/search", ["web_search"])
+    turn, chosen, needed = await _route(
+        conversations,
+        selector,
+        _request(first, answer, _user("how do I say good morning in italian")),
+    )
+    assert turn.topic_changed and not turn.followup
+    assert (chosen, needed) == ("text/small", [])
+
+
+async def test_a_follow_up_keeps_the_model_that_answered_unless_another_is_much_better(
+    conversations: Conversations, selector: Selector
+) -> None:
+    history = [_user("how do I say good morning in italian", photo=False)]
+    answer = "Buongiorno."
+    await conversations.remember("tenant", _request(*history).messages, answer, "text/other", [])
+    follow = _request(*history, {"role": "assistant", "content": answer}, _user("say more"))
+    turn, chosen, _ = await _route(conversations, selector, follow)
+    assert turn.followup and turn.previous_model == "text/other"
+    assert chosen == "text/other"  # 0.58 vs 0.60: within the margin, the thread keeps its model
+
+    await conversations.remember("tenant", _request(*history).messages, answer, "cloud/vision", [])
+    turn, chosen, _ = await _route(conversations, selector, follow)
+    assert turn.previous_model == "cloud/vision"
+    assert chosen == "text/small"  # the vision model is far costlier here: switching pays
+
+
+async def test_memory_is_per_caller_and_ignores_system_prompts_and_spacing() -> None:
+    a = [
+        ChatMessage(role="system", content="time: 10:00"),
+        ChatMessage(role="user", content="hi  there"),
+    ]
+    b = [
+        ChatMessage(role="system", content="time: 10:05"),
+        ChatMessage(role="user", content="hi there"),
+    ]
+    assert fingerprint("t", a) == fingerprint("t", b)
+    assert fingerprint("t", a) != fingerprint("u", a)
+    assert fingerprint("t", a) != fingerprint("t", [*a, ChatMessage(role="assistant", content="x")])
+
+
+async def test_models_slower_than_the_deadline_are_excluded_with_a_reason(
+    conversations: Conversations, selector: Selector, latency: LatencyTracker
+) -> None:
+    for _ in range(5):
+        latency.observe("cloud/vision", 9.5, ok=True)
+    request = _request(_user("what breed is that dog"))
+    embedding = await conversations.embeddings.embed(request.prompt_text())
+    turn = await conversations.analyse(request, embedding, None)
+    decision = selector.decide(request, embedding, turn, deadline_s=8.0)
+    vision = decision.candidate("cloud/vision")
+    assert vision is not None and not vision.eligible
+    assert "exceeds the 8 s deadline" in vision.reason
+    assert selector.decide(request, embedding, turn).model == "cloud/vision"  # no deadline
+
+
+def test_models_without_vision_get_the_words_and_not_the_photo() -> None:
+    request = _request(_user("how many grams in an ounce"))
+    fit = fit_to_model(CATALOG)
+    text = fit("text/small", request).messages[0]
+    assert text.text() == "how many grams in an ounce" and not text.has_image()
+    assert fit("cloud/vision", request).messages[0].has_image()
+    assert request.messages[0].has_image()  # the caller's request is not modified
