@@ -104,12 +104,16 @@ async def _from_cache(
     hit = await services.cache.get(body, key.id if key else "anonymous", embedding)
     if hit is None:
         return None
+    # A cached answer costs nothing upstream, but it is still a request: the key's rate limit
+    # counts it (and a spent budget refuses it, as it would any call).
+    admission = await admit(services.store, key, 0, 0.0, fail_open=services.settings.fail_open)
+    await settle(services.store, admission, 0.0)
     content = json.loads(hit)
     record_cache_hit(services, str(content.get("model", "none")),
                      time.perf_counter() - started, key.name if key else None)  # fmt: skip
     headers = {"x-switchboard-cache": "hit", "x-switchboard-model": str(content.get("model", "")),
                "x-switchboard-cost-usd": "0.00000000"}  # fmt: skip
-    return JSONResponse(content, headers=headers)
+    return JSONResponse(content, headers=headers | admission.headers)
 
 
 def _sse(payload: str) -> bytes:

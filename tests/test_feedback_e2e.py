@@ -119,3 +119,18 @@ def test_response_cache_is_shared_and_keyed(workers: tuple[str, str]) -> None:
         ]
         == "miss"
     )
+
+
+def test_cache_hits_count_against_the_keys_rate_limit(workers: tuple[str, str]) -> None:
+    a, b = workers
+    admin = {"authorization": "Bearer admin-for-feedback"}
+    created = httpx.post(f"{a}/v1/admin/keys", json={"name": "cached", "rpm": 2}, headers=admin)
+    assert created.status_code == 201, created.text
+    headers = {"authorization": f"Bearer {created.json()['key']}"}
+    body = {"model": "auto", "messages": [{"role": "user", "content": "Name a colour."}],
+            "max_tokens": 4}  # fmt: skip
+    replies = [httpx.post(f"{url}/v1/chat/completions", json=body, headers=headers, timeout=60)
+               for url in (a, b, a)]  # fmt: skip
+    assert [r.status_code for r in replies] == [200, 200, 429]
+    assert replies[1].headers["x-switchboard-cache"] == "hit"
+    assert replies[1].headers["x-ratelimit-remaining-requests"] == "0"
