@@ -14,7 +14,7 @@ time for a fallback to answer; a retry whose backoff would not fit is skipped.
 Hedging: when a deadline is set and the model has taken ``HEDGE_AFTER_MEDIANS`` times its
 observed median (it is in its slow tail), the next model is started alongside it and whichever
 answers first wins (the other call is cancelled). That costs a second call only on the slow
-tail, and only when both models have a latency record to judge by.
+tail, and only once the model has a latency record to judge by.
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ class Gateway:
         if not self.hedge or not waiting or len(running) > 1 or plan.deadline is None:
             return None
         usual = self.latency.expected_s(next(iter(running.values())))
-        if usual is None or self.latency.expected_s(waiting[0]) is None:
+        if usual is None:  # no record yet: nothing to call slow
             return None
         after = max(HEDGE_AFTER_MEDIANS * usual, MIN_HEDGE_S)
         return after if after < plan.deadline - time.perf_counter() else None

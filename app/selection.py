@@ -15,6 +15,7 @@ changes the voice of the answers, so it takes a clear gain in quality or cost to
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,8 @@ class Decision:
     followup: bool = False
     topic_changed: bool = False
     deadline_s: float | None = None
+    unmet_capabilities: list[str] = field(default_factory=list)
+    """Inferred needs no eligible model has; the turn is answered without them."""
 
     def candidate(self, model: str) -> Candidate | None:
         return next((c for c in self.candidates if c.model == model), None)
@@ -120,16 +123,33 @@ class Selector:
         output_tokens = min(
             request.output_limit() or self.default_output_tokens, self.default_output_tokens
         )
-        candidates = []
-        for entry in self.catalog.models:
-            col = self._column.get(entry.id)
-            quality = None if col is None else float(prediction.quality[0, col])
-            data_cost = np.nan if col is None else float(prediction.cost[0, col])
-            cost = data_cost if np.isfinite(data_cost) else entry.cost_usd(tokens, output_tokens)
-            reason = self._exclusion(entry, request, needed, tokens, cost, quality, deadline)
-            utility = None if quality is None else quality - weight * cost
-            candidates.append(Candidate(entry.id, quality, cost, utility, reason == "", reason))
-        order = self._rank(candidates, weight)
+
+        def evaluate(capabilities: list[str]) -> tuple[list[Candidate], list[str]]:
+            candidates = []
+            for entry in self.catalog.models:
+                col = self._column.get(entry.id)
+                quality = None if col is None else float(prediction.quality[0, col])
+                data_cost = np.nan if col is None else float(prediction.cost[0, col])
+                cost = (
+                    data_cost if np.isfinite(data_cost) else entry.cost_usd(tokens, output_tokens)
+                )
+                reason = self._exclusion(
+                    entry, request, capabilities, tokens, cost, quality, deadline
+                )
+                utility = None if quality is None else quality - weight * cost
+                candidates.append(Candidate(entry.id, quality, cost, utility, not reason, reason))
+            return candidates, self._rank(candidates, weight)
+
+        candidates, order = evaluate(needed)
+        unmet: list[str] = []
+        if not order and turn is not None:
+            for relaxed in self._relaxations(request, needed, turn):
+                trial = evaluate(relaxed)
+                if trial[1]:
+                    candidates, order = trial
+                    unmet = [c for c in needed if c not in relaxed]
+                    needed = relaxed
+                    break
         kept = self._keep(order, candidates, turn)
         if kept:
             order.remove(kept)
@@ -154,7 +174,29 @@ class Selector:
             followup=turn.followup if turn else False,
             topic_changed=turn.topic_changed if turn else False,
             deadline_s=deadline,
+            unmet_capabilities=unmet,
         )
+
+    @staticmethod
+    def _relaxations(request: ChatRequest, needed: list[str], turn: Turn) -> list[list[str]]:
+        """Smaller capability sets to try when no model has all that the turn was judged to need.
+
+        Only what the turn classifier inferred is given up (what the caller asked for, tools,
+        JSON and audio never are), the least certain first: a turn that seems to need both
+        vision and fresh facts is better answered by a model that can see, or one that can
+        search, than refused. The model then answers without the photo or without a search.
+        """
+        hard = set(required_capabilities(request, ()))
+        soft = [c for c in needed if c not in hard]
+        if not soft:
+            return []
+        scores = turn.scores or {}
+        soft.sort(key=lambda c: -scores.get(c, 0.0))  # most certain first: kept longest
+        relaxed = []
+        for size in range(len(soft) - 1, -1, -1):
+            for keep in itertools.combinations(soft, size):
+                relaxed.append(sorted(hard | set(keep)))
+        return relaxed
 
     @staticmethod
     def _keep(order: list[str], candidates: list[Candidate], turn: Turn | None) -> str | None:

@@ -2,7 +2,9 @@
 
 Starts Switchboard under uvicorn with a catalog of local fake providers (tests/fake_upstream.py,
 which answer in about a millisecond) and posts glasses turns to ``/noa`` the way the Frame app
-does: multipart with a 720x720 JPEG, the question, a short history, location and time. Reports:
+does: the turns of our labelled glasses conversations (``app/data/glasses_turns.jsonl``) in
+order, each with its history so far, a 720x720 JPEG when the turn has a photo, location and
+time. Reports:
 
 1. Own time per turn (``debug.timings.switchboard_ms``: the total minus transcription minus
    waiting on the provider; photo check, routing with the turn classifier, conversation memory,
@@ -32,18 +34,10 @@ import yaml
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from app.turns import load_labelled_turns
 from tests import fake_upstream
 from tests.adapters.test_transcription import as_glasses_wav, spoken
 from tests.processes import switchboard
-
-QUESTIONS = [
-    "what breed is that dog",
-    "how many grams are in an ounce",
-    "will it rain this afternoon",
-    "read me the sign",
-    "how do I say thank you in japanese",
-    "is the pharmacy open now",
-]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -77,11 +71,13 @@ def catalog(fake: str, vision_path: str) -> dict[str, object]:
     }
 
 
-def turn(client: httpx.Client, url: str, question: str, image: bytes, history: list[dict]) -> dict:  # type: ignore[type-arg]
+def turn(
+    client: httpx.Client, url: str, question: str, image: bytes | None, history: list[dict]
+) -> dict:  # type: ignore[type-arg]
     started = time.perf_counter()
     reply = client.post(
         f"{url}/noa",
-        files={"image": ("p.jpg", image, "image/jpeg")},
+        files={"image": ("p.jpg", image, "image/jpeg")} if image else None,
         data={
             "prompt": question,
             "messages": json.dumps(history),
@@ -95,27 +91,36 @@ def turn(client: httpx.Client, url: str, question: str, image: bytes, history: l
     return body
 
 
-def run_turns(url: str, turns: int) -> list[dict]:  # type: ignore[type-arg]
+def run_turns(url: str, turns: int, skip: int = 0) -> list[dict]:  # type: ignore[type-arg]
+    """``turns`` turns of the labelled glasses conversations, each with its history so far."""
     image = photo()
     results = []
+    labelled = load_labelled_turns()[skip : skip + turns]
     with httpx.Client(timeout=60) as client:
         history: list[dict[str, str]] = []
-        for i in range(turns):
-            question = f"{QUESTIONS[i % len(QUESTIONS)]} ({i})"
-            body = turn(client, url, question, image, history[-4:])
+        for labelled_turn in labelled:
+            if labelled_turn.index == 0:
+                history = []
+            body = turn(client, url, labelled_turn.text, image if labelled_turn.has_image else None,
+                        history[-4:])  # fmt: skip
             results.append(body)
-            history += [{"role": "user", "content": question},
+            history += [{"role": "user", "content": labelled_turn.text},
                         {"role": "assistant", "content": body["message"]}]  # fmt: skip
     return results
 
 
 def spoken_turn(url: str) -> dict:  # type: ignore[type-arg]
     """One spoken turn as the glasses send it (espeak-ng, 8 kHz 8-bit), after a warm-up turn."""
-    audio = as_glasses_wav(*spoken("what breed is that dog"))
+    image = ("p.jpg", photo(), "image/jpeg")
     with httpx.Client(timeout=120) as client:
-        files = {"audio": ("q.wav", audio, "audio/wav"), "image": ("p.jpg", photo(), "image/jpeg")}
-        client.post(f"{url}/noa", files=files).raise_for_status()  # the speech model is loaded
-        reply = client.post(f"{url}/noa", files=files)
+        # Not in the labelled conversations above, so the measured embedding is not cached.
+        for question in (
+            "what colour is the car in front of me",
+            "which of these apples looks the ripest",
+        ):
+            files = {"audio": ("q.wav", as_glasses_wav(*spoken(question)), "audio/wav"),
+                     "image": image}  # fmt: skip
+            reply = client.post(f"{url}/noa", files=files)
         reply.raise_for_status()
         result: dict = reply.json()  # type: ignore[type-arg]
         return result
@@ -132,7 +137,7 @@ def main() -> None:
         plain = tmp / "plain.yaml"
         plain.write_text(yaml.safe_dump(catalog(fake, "/answer/vision/v1")))
         with switchboard({"SWITCHBOARD_CATALOG": str(plain)}, tmp / "plain.log") as url:
-            run_turns(url, 12)  # warm-up: embedding cache of nothing, ONNX session, connections
+            run_turns(url, 12, skip=1500)  # warm-up: ONNX session, connections (other turns)
             results = run_turns(url, args.turns)
             own = [r["debug"]["timings"]["switchboard_ms"] for r in results]
             wall = [r["wall_ms"] - r["debug"]["timings"]["model_ms"] for r in results]
@@ -155,8 +160,8 @@ def main() -> None:
         for name, hedge in (("on", "true"), ("off", "false")):
             env = {"SWITCHBOARD_CATALOG": str(tail), "SWITCHBOARD_HEDGE": hedge}
             with switchboard(env, tmp / f"hedge-{name}.log") as url:
-                run_turns(url, 12)
-                hedged[name] = [r for r in run_turns(url, args.turns // 2)
+                run_turns(url, 12, skip=1500)
+                hedged[name] = [r for r in run_turns(url, args.turns)
                                 if r["debug"]["capabilities_used"] == ["vision"]]  # fmt: skip
         for name, results in hedged.items():
             total = [r["debug"]["timings"]["total_ms"] for r in results]

@@ -183,7 +183,9 @@ async def noa(
             "followup": decision.followup,
             "model": attempt.model,
             "capabilities_used": decision.capabilities,
+            "capabilities_unmet": decision.unmet_capabilities,
             "fallbacks": attempt.fallbacks,
+            "hedged": attempt.hedged,
             "decision_id": decision.decision_id,
             "cost_usd": cost,
             "timings": {

@@ -28,6 +28,7 @@ async def route_only(
         "model": decision.model,
         "decision_id": decision.decision_id,
         "capabilities": decision.capabilities,
+        "unmet_capabilities": decision.unmet_capabilities,
         "followup": decision.followup,
         "topic_changed": decision.topic_changed,
         "cost_weight": decision.cost_weight,

@@ -199,3 +199,21 @@ def test_models_without_vision_get_the_words_and_not_the_photo() -> None:
     assert text.text() == "how many grams in an ounce" and not text.has_image()
     assert fit("cloud/vision", request).messages[0].has_image()
     assert request.messages[0].has_image()  # the caller's request is not modified
+
+
+async def test_when_no_model_has_every_inferred_capability_the_most_certain_is_kept(
+    conversations: Conversations, selector: Selector
+) -> None:
+    request = _request(_user("what does this sign say about parking today"))
+    embedding = await conversations.embeddings.embed(request.prompt_text())
+    both = Turn(("vision", "web_search"), scores={"vision": 0.9, "web_search": 0.6})
+    decision = selector.decide(request, embedding, both)
+    assert decision.model == "cloud/vision"
+    assert (decision.capabilities, decision.unmet_capabilities) == (["vision"], ["web_search"])
+    surer_of_search = Turn(("vision", "web_search"), scores={"vision": 0.6, "web_search": 0.95})
+    assert selector.decide(request, embedding, surer_of_search).model == "cloud/search"
+    asked = _request(
+        _user("what does this sign say about parking today"),
+        switchboard={"capabilities": ["vision", "web_search"]},
+    )
+    assert selector.decide(asked, embedding, both).model is None  # what the caller asks is kept
