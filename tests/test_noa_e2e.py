@@ -8,6 +8,7 @@ photos are 720x720 JPEGs. The endpoint lives on a configured path behind a confi
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from collections.abc import Iterator
@@ -196,3 +197,23 @@ def test_bad_uploads_get_a_clear_4xx(
 def test_the_endpoint_still_answers_after_bad_uploads(service: str) -> None:
     reply = ask(service, prompt="how do I say thank you in spanish")
     assert reply.status_code == 200 and reply.json()["message"].strip()
+
+
+def test_openai_clients_get_the_same_capability_decision(service: str) -> None:
+    """``/v1/route`` and ``/v1/chat/completions`` with OpenAI image parts (a data URL)."""
+    data_url = "data:image/jpeg;base64," + base64.b64encode(photo()).decode()
+
+    def body(text: str) -> dict[str, object]:
+        parts = [{"type": "text", "text": text},
+                 {"type": "image_url", "image_url": {"url": data_url}}]  # fmt: skip
+        return {"model": "auto", "messages": [{"role": "user", "content": parts}]}
+
+    routes = {text: httpx.post(f"{service}/v1/route", json=body(text), timeout=60).json()
+              for text in ("what breed is that dog", "how many grams are in an ounce")}  # fmt: skip
+    assert routes["what breed is that dog"]["capabilities"] == ["vision"]
+    assert routes["what breed is that dog"]["model"] == "cloud/vision"
+    assert routes["how many grams are in an ounce"]["capabilities"] == []
+    reply = httpx.post(f"{service}/v1/chat/completions",
+                       json={**body("what breed is that dog"), "max_tokens": 8}, timeout=60)  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["choices"][0]["message"]["content"].startswith("cloud-vision saw 1 image")
