@@ -12,7 +12,6 @@ starts a new epoch that every worker follows back to the built profiles.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -50,8 +49,7 @@ class FeedbackLoop:
     def __init__(self, store: StateStore, estimator: Estimator) -> None:
         self.store = store
         self.estimator = estimator
-        self._offset = 0
-        self._epoch: int | None = None
+        self._version: int | None = None
         self._synced_at = 0.0
 
     async def remember(self, decision: Decision, embedding: np.ndarray, key_id: str | None) -> None:
@@ -88,39 +86,42 @@ class FeedbackLoop:
         unknown = [v.model for v in verdicts if v.model not in self.estimator.models]
         if unknown:
             raise RequestError(f"no profile for model {unknown[0]!r}", param="model")
-        record = {"decision_id": decision_id, "embedding": decision["embedding"],
-                  "verdicts": [[v.model, v.score] for v in verdicts]}  # fmt: skip
-        if not await self.store.add_feedback(decision_id, json.dumps(record)):
+        record: JsonDict = {"decision_id": decision_id, "embedding": decision["embedding"],
+                            "verdicts": [[v.model, v.score] for v in verdicts]}  # fmt: skip
+        if not await self.store.append_feedback(record):
             return False
         await self.sync(force=True)
         return True
 
     async def sync(self, force: bool = False) -> None:
-        """Apply feedback recorded by any worker since the last sync (at most once a second)."""
+        """Apply feedback recorded by any worker since the last sync (at most once a second).
+
+        One cheap read (the log's version) when nothing changed. When it did, the estimator's
+        feedback is rebuilt from the whole log: that also follows an admin reset, and applying
+        a few thousand points takes milliseconds.
+        """
         now = time.monotonic()
         if not force and now - self._synced_at < SYNC_INTERVAL_S:
             return
         self._synced_at = now
         try:
-            epoch, records = await self.store.feedback_since(self._offset)
+            version = await self.store.feedback_version()
+            if version == self._version:
+                return
+            records = await self.store.load_feedback()
         except StateUnavailable:
             return
-        if epoch != self._epoch:  # an admin reset (or our first look): start over from the log
-            if self._epoch is not None:
-                self.estimator.reset_observations()
-            self._epoch = epoch
-            if self._offset:
-                self._offset = 0
-                _, records = await self.store.feedback_since(0)
+        self.estimator.reset_observations()
         self._apply(records)
-        self._offset += len(records)
+        self._version = version
 
-    def _apply(self, records: list[str]) -> None:
-        for raw in records:
-            record = json.loads(raw)
-            vector = _decode(record["embedding"])
-            models = [m for m, _ in record["verdicts"]]
-            scores = [s for _, s in record["verdicts"]]
+    def _apply(self, records: list[JsonDict]) -> None:
+        for record in records:
+            vector = _decode(str(record["embedding"]))
+            verdicts = record["verdicts"]
+            assert isinstance(verdicts, list), "feedback records are written by submit()"
+            models = [str(v[0]) for v in verdicts if isinstance(v, list)]
+            scores = [float(str(v[1])) for v in verdicts if isinstance(v, list)]
             self.estimator.add_observations(
                 np.tile(vector, (len(models), 1)), models, scores, weight=POINT_WEIGHT
             )

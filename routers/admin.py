@@ -75,6 +75,6 @@ async def revoke_key(key_id: str, services: ServicesDep) -> dict[str, Any]:
 @router.post("/profiles/reset")
 async def reset_profiles(services: ServicesDep) -> dict[str, Any]:
     """Forget all feedback: every worker returns to the built profiles."""
-    await services.store.reset_feedback()
+    await services.store.clear_feedback()
     await services.feedback.sync(force=True)
     return {"reset": True}

@@ -15,9 +15,9 @@ What is kept:
   every append or clear, so workers notice new feedback with one cheap read and reload.
 - The decision log (the console's live view): the newest entries of every worker's finished
   calls in one capped list, and integer usage counters per time bucket, both with TTLs.
-- Decisions, cache entries and semantic-cache vectors with TTLs; circuit breakers
-  (closed -> open after ``threshold`` consecutive failures -> half-open after the cooldown, where
-  exactly one worker wins the probe; a failed probe opens it again, a success closes it).
+- Decisions, cache entries and semantic-cache vectors with TTLs; open circuit breakers, as
+  markers that expire with the cooldown (each worker counts failures itself and publishes the
+  breakers it opens, ``app.breaker_sync``, so the request path does no store I/O for them).
 
 Faults: when Redis is unreachable every operation raises ``StateUnavailable`` (503) within about
 a second (0.5 s socket and connect timeouts, one immediate retry on a fresh connection, no retry
@@ -31,11 +31,10 @@ never for them. Without Redis persistence (``appendonly yes``) a Redis restart l
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field, JsonValue, TypeAdapter
@@ -43,13 +42,11 @@ from pydantic import BaseModel, Field, JsonValue, TypeAdapter
 from app.errors import SwitchboardError
 
 JsonDict = dict[str, JsonValue]
-BreakerState = Literal["closed", "open", "half_open"]
 
 MICRO = 1_000_000
 KEY_PREFIX = "sk-sb-"
 DEFAULT_PREFIX = "sb:"
 DECISION_TTL_S = 24 * 3600.0
-PROBE_TTL_S = 30.0
 HOLD_TTL_S = 900.0
 """Budget holds of a key vanish after this long without a reserve or settle on it, so a worker
 that dies mid-call cannot shrink a budget for ever."""
@@ -184,23 +181,12 @@ class StateStore(Protocol):
         """The tenant's live (key, float32 embedding) pairs, newest first."""
         ...
 
-    async def breaker_failure(self, model: str, threshold: int, cooldown_s: float) -> BreakerState:
-        """Count a failure; the state after it (a failed half-open probe opens it again)."""
-        ...
-
-    async def breaker_success(self, model: str) -> None: ...
-    async def breaker_state(self, model: str) -> BreakerState: ...
-
-    async def breaker_try_probe(self, model: str, ttl_s: float = PROBE_TTL_S) -> bool:
-        """True for one caller while half-open (another may try ``ttl_s`` later if it is silent)."""
-        ...
-
     async def mark_open(self, model: str, seconds: float) -> None:
-        """Legacy (``app.breaker_sync``): publish that ``model``'s breaker is open."""
+        """Publish that ``model``'s breaker is open for ``seconds`` (``app.breaker_sync``)."""
         ...
 
     async def open_models(self) -> dict[str, float]:
-        """Legacy (``app.breaker_sync``): models some worker marked open, with seconds left."""
+        """Models some worker marked open, with the seconds left (``app.breaker_sync``)."""
         ...
 
     async def issue_key(
@@ -218,21 +204,6 @@ class StateStore(Protocol):
         return record, key
 
     # Legacy feedback API (app.feedback, routers.admin) until they use the one above.
-    async def add_feedback(self, decision_id: str, record: str) -> bool:
-        return await self.append_feedback(
-            JSON_DICT.validate_json(record) | {"decision_id": decision_id}
-        )
-
-    async def feedback_since(self, offset: int) -> tuple[int, list[str]]:
-        """(feedback version as the "epoch", records from ``offset`` on as JSON text)."""
-        version = await self.feedback_version()
-        records = await self.load_feedback()
-        return version, [json.dumps(r) for r in records[offset:]]
-
-    async def reset_feedback(self) -> None:
-        await self.clear_feedback()
-
-
 def open_store(redis_url: str | None, prefix: str = DEFAULT_PREFIX) -> StateStore:
     """``RedisStore`` for a URL (keys under ``prefix``), else a process-local ``MemoryStore``."""
     if not redis_url:

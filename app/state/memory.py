@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -18,9 +17,7 @@ from app.state import (
     HOLD_TTL_S,
     JSON_DICT,
     MICRO,
-    PROBE_TTL_S,
     ApiKeyRecord,
-    BreakerState,
     JsonDict,
     RateDecision,
     StateStore,
@@ -49,18 +46,6 @@ def _put(table: dict[str, tuple[float, V]], key: str, value: V, ttl_s: float) ->
     table[key] = (now + ttl_s, value)
 
 
-@dataclass
-class _Breaker:
-    failures: int = 0
-    open_until: float = 0.0  # monotonic; 0 = closed
-    probe_until: float = 0.0
-
-    def state(self, now: float) -> BreakerState:
-        if not self.open_until:
-            return "closed"
-        return "open" if now < self.open_until else "half_open"
-
-
 class MemoryStore(StateStore):
     def __init__(self) -> None:
         self._keys: dict[str, ApiKeyRecord] = {}
@@ -74,7 +59,6 @@ class MemoryStore(StateStore):
         self._version = 0
         self._cache: dict[str, tuple[float, bytes]] = {}
         self._semantic: dict[str, dict[str, tuple[float, np.ndarray]]] = {}
-        self._breakers: dict[str, _Breaker] = {}
         self._open: dict[str, float] = {}
         self._log: deque[bytes] = deque()  # newest first
         self._log_until = 0.0
@@ -215,30 +199,6 @@ class MemoryStore(StateStore):
         entries = self._semantic.get(tenant, {})
         live = sorted((e for e in entries.items() if e[1][0] > now), key=lambda e: -e[1][0])
         return [(key, vector.copy()) for key, (_, vector) in live]
-
-    async def breaker_failure(self, model: str, threshold: int, cooldown_s: float) -> BreakerState:
-        now = time.monotonic()
-        breaker = self._breakers.setdefault(model, _Breaker())
-        before = breaker.state(now)
-        breaker.failures += 1
-        if before == "half_open" or (before == "closed" and breaker.failures >= threshold):
-            breaker.open_until, breaker.probe_until = now + cooldown_s, 0.0
-            return "open"
-        return before
-
-    async def breaker_success(self, model: str) -> None:
-        self._breakers.pop(model, None)
-
-    async def breaker_state(self, model: str) -> BreakerState:
-        return self._breakers.get(model, _Breaker()).state(time.monotonic())
-
-    async def breaker_try_probe(self, model: str, ttl_s: float = PROBE_TTL_S) -> bool:
-        now = time.monotonic()
-        breaker = self._breakers.get(model)
-        if breaker is None or breaker.state(now) != "half_open" or breaker.probe_until > now:
-            return False
-        breaker.probe_until = now + ttl_s
-        return True
 
     async def mark_open(self, model: str, seconds: float) -> None:
         self._open[model] = time.monotonic() + seconds

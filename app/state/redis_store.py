@@ -8,8 +8,7 @@ Keys, under a prefix (default ``sb:``)::
     decision:<id>       JSON, with TTL       cache:<key>  bytes, with TTL
     fb:log              list of feedback JSON; fb:seen  set of decision ids; fb:version
     sem:v:<tenant>      hash key -> float32 bytes; sem:t:<tenant>  zset key by expiry (ms)
-    br:<model>          hash: failures, until (ms);  probe:<model>  the half-open probe claim
-    breaker:<model>     legacy open marker, with TTL
+    breaker:<model>     open marker, with the cooldown as TTL
     decisions:log       list of decision-log JSON, newest first, capped, with TTL
     usage:<bucket>      hash: integer counters of one time bucket, with TTL
 
@@ -34,9 +33,7 @@ from app.state import (
     HOLD_TTL_S,
     JSON_DICT,
     MICRO,
-    PROBE_TTL_S,
     ApiKeyRecord,
-    BreakerState,
     JsonDict,
     RateDecision,
     StateStore,
@@ -64,8 +61,7 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
-def _state(raw: bytes) -> BreakerState:
-    return cast(BreakerState, raw.decode())
+
 
 
 class RedisStore(StateStore):
@@ -83,8 +79,7 @@ class RedisStore(StateStore):
         self._scripts = {
             name: self._redis.register_script(getattr(lua, name))
             for name in ("LOOKUP_KEY", "DELETE_KEY", "HIT", "RESERVE", "SETTLE",
-                         "APPEND_FEEDBACK", "CLEAR_FEEDBACK", "SEMANTIC_ADD", "SEMANTIC_ENTRIES",
-                         "BREAKER_FAILURE", "BREAKER_STATE", "BREAKER_PROBE")
+                         "APPEND_FEEDBACK", "CLEAR_FEEDBACK", "SEMANTIC_ADD", "SEMANTIC_ENTRIES")
         }  # fmt: skip
 
     def _k(self, *parts: str) -> str:
@@ -280,23 +275,6 @@ class RedisStore(StateStore):
         ]
 
     # --- circuit breakers -------------------------------------------------------------------
-
-    def _breaker(self, model: str) -> list[str]:
-        return [self._k("br", model), self._k("probe", model)]
-
-    async def breaker_failure(self, model: str, threshold: int, cooldown_s: float) -> BreakerState:
-        args = (threshold, _ms(cooldown_s))
-        return _state(cast(bytes, await self._run("BREAKER_FAILURE", self._breaker(model), *args)))
-
-    async def breaker_success(self, model: str) -> None:
-        with _shared():
-            await self._redis.delete(*self._breaker(model))
-
-    async def breaker_state(self, model: str) -> BreakerState:
-        return _state(cast(bytes, await self._run("BREAKER_STATE", self._breaker(model)[:1])))
-
-    async def breaker_try_probe(self, model: str, ttl_s: float = PROBE_TTL_S) -> bool:
-        return bool(await self._run("BREAKER_PROBE", self._breaker(model), _ms(ttl_s)))
 
     async def mark_open(self, model: str, seconds: float) -> None:
         with _shared():

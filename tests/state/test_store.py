@@ -140,15 +140,6 @@ async def test_feedback_once_per_decision_and_seen_by_every_worker(
     assert await peer.append_feedback(record)  # a reset forgets which decisions had feedback
 
 
-async def test_legacy_feedback_api(store: StateStore) -> None:
-    assert await store.add_feedback("d1", '{"decision_id": "d1", "verdicts": [["m", 1.0]]}')
-    assert not await store.add_feedback("d1", '{"decision_id": "d1", "verdicts": []}')
-    epoch, records = await store.feedback_since(0)
-    assert len(records) == 1 and await store.feedback_since(1) == (epoch, [])
-    await store.reset_feedback()
-    assert (await store.feedback_since(0))[1] == []
-
-
 async def test_decisions_cache_and_semantic_entries_expire(store: StateStore) -> None:
     payload: JsonDict = {
         "model": "m",
@@ -179,23 +170,6 @@ async def test_semantic_entries_are_bounded_newest_first(store: StateStore) -> N
     assert entries[0][1].tolist() == [9.0] * 3 and entries[1][1].tolist() == [5.0] * 3
 
 
-async def test_breaker_shared_by_workers(store: StateStore, peer: StateStore) -> None:
-    assert [await (store, peer)[i % 2].breaker_failure("m", 3, 0.2) for i in range(3)] == [
-        "closed", "closed", "open"]  # fmt: skip
-    assert await peer.breaker_state("m") == "open" and await store.breaker_state("n") == "closed"
-    assert not await peer.breaker_try_probe("m")  # no probe while open
-    await asyncio.sleep(0.25)
-    assert await store.breaker_state("m") == "half_open"
-    claims = await asyncio.gather(*((store, peer)[i % 2].breaker_try_probe("m") for i in range(6)))
-    assert sum(claims) == 1  # exactly one worker probes
-    assert await peer.breaker_failure("m", 3, 0.2) == "open"  # the probe failed: open again
-    await asyncio.sleep(0.25)
-    assert await store.breaker_try_probe("m")  # a new cooldown, a new probe
-    await store.breaker_success("m")
-    assert await peer.breaker_state("m") == "closed"
-    assert await peer.breaker_failure("m", 3, 0.2) == "closed"  # the count started over
-
-
 async def test_redis_down_raises_then_recovers(redis_proc: RedisProcess) -> None:
     store = RedisStore(redis_proc.url)
     assert await store.ping() and (await store.hit("x", 1, 10, 60)).allowed
@@ -210,8 +184,7 @@ async def test_redis_down_raises_then_recovers(redis_proc: RedisProcess) -> None
             store.reserve("k", 1, 10), store.settle("k", 1, 1), store.spend("k"),
             store.put_decision("d", {}, 60), store.append_feedback({"decision_id": "d"}),
             store.load_feedback(), store.feedback_version(), store.cache_get("c"),
-            store.semantic_entries("t"), store.breaker_failure("m", 1, 1),
-            store.breaker_try_probe("m"),
+            store.semantic_entries("t"), store.mark_open("m", 1), store.open_models(),
         ):  # fmt: skip
             with pytest.raises(StateUnavailable):
                 await call
