@@ -11,7 +11,7 @@ gateway's job (``app.dispatch``), not the adapter's. Adapters never import FastA
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,7 +38,7 @@ class ChatAdapter(Protocol):
 
     async def complete(self, request: ChatRequest) -> ChatCompletion: ...
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]: ...
+    def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]: ...
 
     async def aclose(self) -> None: ...
 

@@ -42,14 +42,14 @@ def parse_response(response: httpx.Response, upstream: Upstream = _ANONYMOUS) ->
     """A 2xx reply -> ``ChatCompletion``; an ``error`` object in it raises the typed error."""
     payload = _object(response.content, upstream)
     payload.setdefault("model", "")
-    return ChatCompletion.model_validate(_without_logprobs(payload))
+    return ChatCompletion.model_validate(payload)
 
 
 def parse_chunk(data: str, upstream: Upstream = _ANONYMOUS) -> ChatChunk | None:
     """One SSE ``data`` payload -> a chunk; None for ``[DONE]``. An error payload raises."""
     if data.strip() == "[DONE]":
         return None
-    return ChatChunk.model_validate(_without_logprobs(_object(data, upstream)))
+    return ChatChunk.model_validate(_object(data, upstream))
 
 
 def _object(text: str | bytes, upstream: Upstream) -> dict[str, object]:
@@ -71,15 +71,6 @@ def _error_status(error: object) -> int:
     if isinstance(code, int) and 400 <= code < 600:
         return code
     return 429 if "rate_limit" in f"{error.get('type')} {code}" else 500
-
-
-def _without_logprobs(payload: dict[str, object]) -> dict[str, object]:
-    # The canonical Choice and ChunkChoice hold only ``logprobs: null``.
-    choices = payload.get("choices")
-    for choice in choices if isinstance(choices, list) else []:
-        if isinstance(choice, dict):
-            choice.pop("logprobs", None)
-    return payload
 
 
 class OpenAIStream:

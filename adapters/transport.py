@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from typing import Protocol
 
 import httpx
@@ -96,7 +96,7 @@ class HttpAdapter(ABC):
         except ValueError as exc:  # includes JSON and pydantic validation errors
             raise self.upstream.unreadable("a reply") from exc
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         translator = self.translator()
         try:
             response = await self.client.send(self.build(request, stream=True), stream=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -127,7 +127,7 @@ class Gateway:
         *,
         deadline: float | None = None,
         prepare: Prepare | None = None,
-    ) -> tuple[ChatChunk, AsyncIterator[ChatChunk], Attempt]:
+    ) -> tuple[ChatChunk, AsyncGenerator[ChatChunk, None], Attempt]:
         """Start a stream: returns its first chunk, the rest, and which model is answering.
 
         Retries and fallback happen here, before anything reached the client.
@@ -220,14 +220,14 @@ class Gateway:
 
     async def _first_chunk(
         self, model: str, request: ChatRequest
-    ) -> tuple[ChatChunk, AsyncIterator[ChatChunk]]:
+    ) -> tuple[ChatChunk, AsyncGenerator[ChatChunk, None]]:
         stream = self.adapters[model].stream(request)
         try:
             first = await anext(stream)
         except StopAsyncIteration:
             first = ChatChunk()
         except BaseException:
-            await stream.aclose()  # type: ignore[attr-defined]
+            await stream.aclose()
             raise
         return first, stream
 
@@ -289,7 +289,9 @@ class Gateway:
             self.breakers.success(model)
             return result
 
-    async def _watch(self, model: str, rest: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
+    async def _watch(
+        self, model: str, rest: AsyncGenerator[ChatChunk, None]
+    ) -> AsyncGenerator[ChatChunk, None]:
         """Pass the stream through, telling the breaker how it ended."""
         try:
             async for chunk in rest:
@@ -298,4 +300,4 @@ class Gateway:
             self.breakers.failure(model)
             raise
         finally:
-            await rest.aclose()  # type: ignore[attr-defined]
+            await rest.aclose()

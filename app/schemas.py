@@ -155,7 +155,7 @@ class Choice(BaseModel):
     index: int = 0
     message: AssistantMessage
     finish_reason: str | None = "stop"
-    logprobs: None = None
+    logprobs: dict[str, JsonValue] | None = None  # passed through from OpenAI-compatible servers
 
 
 def new_completion_id() -> str:
@@ -182,7 +182,7 @@ class ChunkChoice(BaseModel):
     index: int = 0
     delta: Delta
     finish_reason: str | None = None
-    logprobs: None = None
+    logprobs: dict[str, JsonValue] | None = None  # passed through from OpenAI-compatible servers
 
 
 class ChatChunk(BaseModel):

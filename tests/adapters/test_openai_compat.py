@@ -101,10 +101,14 @@ def test_tool_calls_and_provider_extras_come_through() -> None:
     assert sonar.choices[0].message.content.startswith("The sky is blue")
 
 
-def test_logprobs_and_missing_fields_do_not_break_parsing() -> None:
-    body = b'{"choices": [{"message": {"content": "hi"}, "logprobs": {"content": []}}]}'
-    reply = parse_response(httpx.Response(200, content=body))
+def test_logprobs_pass_through_and_missing_fields_do_not_break_parsing() -> None:
+    logprobs = {
+        "content": [{"token": "hi", "logprob": -0.01, "bytes": [104, 105], "top_logprobs": []}]
+    }
+    body = json.dumps({"choices": [{"message": {"content": "hi"}, "logprobs": logprobs}]})
+    reply = parse_response(httpx.Response(200, content=body.encode()))
     assert reply.choices[0].message.content == "hi" and reply.id.startswith("chatcmpl-")
+    assert reply.choices[0].logprobs == logprobs  # a caller asking for logprobs gets them
 
 
 @pytest.mark.parametrize("size", [None, 1, 7])
