@@ -14,7 +14,7 @@ from app.capabilities import prompt_tokens
 from app.catalog import Catalog
 from app.embedding import count_tokens
 from app.errors import ModelNotFound, NoEligibleModel, UpstreamUnavailable
-from app.schemas import ChatMessage, ChatRequest, ContentPart, ImagePart
+from app.schemas import ChatMessage, ChatRequest, ContentPart, ImagePart, TextPart
 from app.selection import Decision, new_decision_id
 from app.services import Services
 
@@ -89,11 +89,18 @@ async def route(
     return Routed(decision, [entry.id], time.perf_counter() - started)
 
 
+PHOTO_NOT_SHOWN = "[The user attached a photo here; you cannot see images, so it is not shown.]"
+"""What a model without vision reads in place of an image, so that a question about the photo
+gets "I can't see it" rather than a confident guess about a picture it never saw."""
+
+
 def fit_to_model(catalog: Catalog) -> Callable[[str, ChatRequest], ChatRequest]:
-    """The gateway's per-model request adapter: images are dropped for models without vision.
+    """The gateway's per-model request adapter: images become a note for models without vision.
 
     The router may send a turn with an incidental photo to a text model (the question was not
-    about the photo); that model must get the words, not an image part it would reject.
+    about the photo), or, when no model that can see is available, a question about the photo
+    too; that model must get the words and a note that a photo was there, not an image part it
+    would reject.
     """
 
     def fit(model: str, request: ChatRequest) -> ChatRequest:
@@ -113,7 +120,9 @@ def fit_to_model(catalog: Catalog) -> Callable[[str, ChatRequest], ChatRequest]:
     return fit
 
 
-def _without_images(message: ChatMessage) -> str | list[ContentPart]:
+def _without_images(message: ChatMessage) -> list[ContentPart]:
     assert isinstance(message.content, list)
-    parts: list[ContentPart] = [p for p in message.content if not isinstance(p, ImagePart)]
-    return parts or message.text()
+    return [
+        TextPart(type="text", text=PHOTO_NOT_SHOWN) if isinstance(p, ImagePart) else p
+        for p in message.content
+    ]

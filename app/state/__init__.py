@@ -203,7 +203,7 @@ class StateStore(Protocol):
         await self.create_key(record, key)
         return record, key
 
-    # Legacy feedback API (app.feedback, routers.admin) until they use the one above.
+
 def open_store(redis_url: str | None, prefix: str = DEFAULT_PREFIX) -> StateStore:
     """``RedisStore`` for a URL (keys under ``prefix``), else a process-local ``MemoryStore``."""
     if not redis_url:

@@ -61,9 +61,6 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
-
-
-
 class RedisStore(StateStore):
     def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, timeout_s: float = 0.5) -> None:
         self.prefix = prefix

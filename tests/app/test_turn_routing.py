@@ -16,7 +16,7 @@ from app.embedding import load_encoder
 from app.embedding_service import EmbeddingService
 from app.estimator import Estimator
 from app.latency import LatencyTracker
-from app.routing import fit_to_model
+from app.routing import PHOTO_NOT_SHOWN, fit_to_model
 from app.schemas import ChatMessage, ChatRequest
 from app.selection import Selector
 from app.state.memory import MemoryStore
@@ -196,7 +196,7 @@ def test_models_without_vision_get_the_words_and_not_the_photo() -> None:
     request = _request(_user("how many grams in an ounce"))
     fit = fit_to_model(CATALOG)
     text = fit("text/small", request).messages[0]
-    assert text.text() == "how many grams in an ounce" and not text.has_image()
+    assert text.text() == f"how many grams in an ounce\n{PHOTO_NOT_SHOWN}" and not text.has_image()
     assert fit("cloud/vision", request).messages[0].has_image()
     assert request.messages[0].has_image()  # the caller's request is not modified
 
@@ -217,3 +217,22 @@ async def test_when_no_model_has_every_inferred_capability_the_most_certain_is_k
         switchboard={"capabilities": ["vision", "web_search"]},
     )
     assert selector.decide(asked, embedding, both).model is None  # what the caller asks is kept
+
+
+async def test_a_photo_question_with_no_model_that_can_see_is_answered_with_a_note(
+    conversations: Conversations, selector: Selector
+) -> None:
+    request = _request(_user("what breed is that dog"))
+    embedding = await conversations.embeddings.embed(request.prompt_text())
+    turn = await conversations.analyse(request, embedding, None)
+    assert turn.capabilities == ("vision",)
+    blind = Selector(
+        CATALOG,
+        selector.estimator,
+        lambda entry: "unavailable: key not set" if entry.id == "cloud/vision" else None,
+    )
+    decision = blind.decide(request, embedding, turn)
+    assert decision.model is not None and decision.model.startswith("text/")
+    assert (decision.capabilities, decision.unmet_capabilities) == ([], ["vision"])
+    sent = fit_to_model(CATALOG)(decision.model, request).messages[0]
+    assert PHOTO_NOT_SHOWN in sent.text() and not sent.has_image()  # told, not left to guess
