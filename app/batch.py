@@ -1,8 +1,8 @@
 """Batch prediction: ``switchboard predict`` over a JSON Lines file of prompts.
 
-Prompts are embedded in chunks of ``CHUNK`` (the encoder sorts each chunk by length, so little
-compute goes to padding) in small batches of ``ENCODE_BATCH``: on 2 cores MiniLM is fastest
-with small batches, since long prompts' attention maps then stay in cache. The choice is
+Prompts are embedded in chunks of ``CHUNK``, one prompt per encoder run with the runs side by
+side, one per core: on 2 cores MiniLM is fastest that way (no padding, activations stay in
+cache; ``bench/embedding_speed.py``, ``bench/predict_speed.py``). The choice is
 ``app.choice.choose_batch`` under the default preset, the same rule the service applies.
 """
 
@@ -24,7 +24,6 @@ from app.estimator import Estimator, Prediction
 from app.profiles import LearnedProfiles
 
 CHUNK = 1024
-ENCODE_BATCH = 8
 OUTPUT_TOKENS = 300
 """Assumed answer length when pricing a model without cost data from catalog prices."""
 
@@ -78,7 +77,7 @@ def predict_batches(
         for start in range(0, len(prompts), CHUNK):
             chunk = prompts[start : start + CHUNK]
             tokens = np.array([count_tokens(p) for p in chunk], dtype=np.float64)
-            prediction = estimator.predict(encoder.encode(chunk, batch_size=ENCODE_BATCH), tokens)
+            prediction = estimator.predict(encoder.encode(chunk), tokens)
             progress.update(len(chunk))
             yield start, prediction, priced_costs(prediction, tokens, prices)
 

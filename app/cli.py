@@ -46,10 +46,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _encoder() -> Encoder:
+def _encoder(profiles: Path | None = None) -> Encoder:
+    """The configured encoder; for existing profiles, the one they were built with."""
     from app.embedding import load_encoder
+    from app.profiles import load_profiles
+    from app.settings import get_settings
 
-    return load_encoder(os.environ.get("SWITCHBOARD_EMBEDDING_MODEL") or None)
+    settings = get_settings()
+    like = load_profiles(profiles).embedding_model if profiles else None
+    return load_encoder(
+        settings.embedding_model, settings.embedding_backend, settings.cache_dir, like=like
+    )
 
 
 def _build(args: argparse.Namespace) -> None:
@@ -68,14 +75,15 @@ def _predict(args: argparse.Namespace) -> None:
     from app.batch import predict_file
     from app.profiles import load_profiles
 
-    count = predict_file(load_profiles(args.profiles), _encoder(), args.input, args.output)
+    encoder = _encoder(args.profiles)
+    count = predict_file(load_profiles(args.profiles), encoder, args.input, args.output)
     print(f"wrote {count} predictions to {args.output}")
 
 
 def _eval(args: argparse.Namespace) -> None:
     from app.offline_eval import evaluate
 
-    report = evaluate(args.profiles, args.data, _encoder())
+    report = evaluate(args.profiles, args.data, _encoder(args.profiles))
     report.write(args.out)
     print(report.markdown())
     print(f"\nreport written to {args.out}/report.md, report.json, cost_quality.png")
@@ -85,7 +93,7 @@ def _calibrate(args: argparse.Namespace) -> None:
     from app.calibration import calibrate
     from app.offline_eval import sample_predictions
 
-    data, quality, cost = sample_predictions(args.data, args.profiles, _encoder())
+    data, quality, cost = sample_predictions(args.data, args.profiles, _encoder(args.profiles))
     result = calibrate(data, quality, cost, target_cost_usd=args.target_cost_usd,
                        strong_share=args.strong_share)  # fmt: skip
     if not data.has_costs:

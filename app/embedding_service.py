@@ -1,8 +1,10 @@
 """Async embedding for the request path: an LRU cache and micro-batching over one encoder.
 
 Requests that arrive while the encoder is busy wait in a queue; when it frees up, everything
-queued is embedded as one batch (up to ``max_batch``). Under load that turns N single-query
-encoder calls into a few batched ones; with one request at a time it adds no waiting at all.
+queued is embedded in one encoder call (up to ``max_batch``), which runs the texts side by side
+on every core (``app.embedding.OnnxEncoder``). Under load that turns N thread hops and N
+one-core-at-a-time encodings into a few calls that keep both cores busy; with one request at a
+time it adds no waiting at all.
 """
 
 from __future__ import annotations

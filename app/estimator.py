@@ -333,5 +333,6 @@ def _check_encoder(learned: LearnedProfiles, encoder: Encoder | None) -> None:
         raise ConfigError(
             f"the profiles were built with embedding model {learned.embedding_model!r} "
             f"({learned.dim} dims) but the service embeds with {encoder.model_id!r} "
-            f"({encoder.dim} dims): rebuild them with `switchboard profiles build`"
+            f"({encoder.dim} dims): set SWITCHBOARD_EMBEDDING_BACKEND=auto (it follows the "
+            "profiles) or rebuild them with `switchboard profiles build`"
         )

@@ -126,6 +126,54 @@ def oracle(scores: Matrix, costs: Matrix) -> Point:
     return Point(float(np.nanmean(costs[rows, pick])), float(np.mean(scores[rows, pick])), "oracle")
 
 
+def task_mix_curve(
+    scores: Matrix, costs: Matrix, tasks: list[str], weights: NDArray[np.float64]
+) -> list[Point]:
+    """A bound, not a router: for each cost weight, every prompt of a task goes to the model
+    with the best mean utility on that task, chosen in-sample with the true labels.
+
+    It shows what knowing only which benchmark a prompt came from can buy: where the router's
+    curve nears it, what is left needs signal from inside a task (which prompts are hard).
+    """
+    labels = np.asarray(tasks)
+    groups = [np.flatnonzero(labels == t) for t in sorted(set(tasks))]
+    points = []
+    for w in weights:
+        quality = cost = 0.0
+        for rows in groups:
+            utility = np.nanmean(scores[rows], axis=0) - w * np.nanmean(costs[rows], axis=0)
+            j = int(np.nanargmax(utility))
+            quality += float(np.nansum(scores[rows, j]))
+            cost += float(np.nansum(costs[rows, j]))
+        points.append(Point(cost / len(labels), quality / len(labels), f"{w:g}"))
+    return points
+
+
+def within_task_auc(predicted: Matrix, scores: Matrix, tasks: list[str]) -> float | None:
+    """Mean AUC of predicted quality at telling a model's right answers from its wrong ones,
+    within each task (0/1 scores only), over every model and task with both outcomes.
+
+    0.5 is no knowledge of which prompts of a benchmark are hard; the benchmark itself is not
+    counted, since a router that only recognises it scores 0.5 here.
+    """
+    labels = np.asarray(tasks)
+    aucs = []
+    for task in sorted(set(tasks)):
+        rows = labels == task
+        for j in range(scores.shape[1]):
+            y, p = scores[rows, j], predicted[rows, j]
+            known = np.isfinite(y) & np.isfinite(p)
+            y, p = y[known], p[known]
+            if not np.isin(y, (0.0, 1.0)).all() or y.min() == y.max():
+                continue
+            right, wrong = p[y == 1.0], p[y == 0.0]
+            wins = (right[:, None] > wrong[None, :]).mean() + 0.5 * (
+                right[:, None] == wrong[None, :]
+            ).mean()
+            aucs.append(float(wins))
+    return float(np.mean(aucs)) if aucs else None
+
+
 def apgr(
     strong_share: NDArray[np.float64], quality: NDArray[np.float64], weak: float, strong: float
 ) -> float:

@@ -114,6 +114,22 @@ def build_report(
     report = Report(len(rows), data.models, data.has_costs, singles, ev.oracle(data.scores, costs),
                     router_curve, knn_curve, presets, knn_best)  # fmt: skip
     report.metrics = _metrics(report, best)
+    if len(set(data.tasks)) > 1:
+        auc = ev.within_task_auc(router[0], data.scores, data.tasks)
+        report.metrics["within-task AUC of predicted quality (0.5 = none)"] = auc
+    if data.has_costs and len(set(data.tasks)) > 1:
+        bound = ev.task_mix_curve(data.scores, costs, data.tasks, weights)
+        report.metrics |= {
+            "router quality at half best single's cost": ev.quality_at_cost(
+                report.router, best.cost / 2
+            ),
+            "bound, per-task mix on true labels: quality at half best single's cost": (
+                ev.quality_at_cost(bound, best.cost / 2)
+            ),
+            "bound, per-task mix on true labels: AIQ": ev.aiq(
+                bound, min(p.cost for p in singles), max(p.cost for p in singles)
+            ),
+        }
     report.task_accuracy = _task_accuracy(data, picks)
     return report
 

@@ -34,6 +34,7 @@ async def decide(
     key_id: str | None = None,
     *,
     deadline_s: float | None = None,
+    may_answer_blind: bool = False,
 ) -> Decision:
     """The full decision for ``request``, as ``/v1/route`` shows it."""
     if request.model not in AUTO_MODELS and services.catalog.get(request.model) is None:
@@ -45,7 +46,9 @@ async def decide(
     await services.feedback.sync()
     await services.breaker_sync.sync()
     turn = await services.conversations.analyse(request, embedding, key_id)
-    decision = services.selector.decide(request, embedding, turn, deadline_s=deadline_s)
+    decision = services.selector.decide(
+        request, embedding, turn, deadline_s=deadline_s, may_answer_blind=may_answer_blind
+    )
     if request.model not in AUTO_MODELS:
         decision.model = request.model
     await services.feedback.remember(decision, embedding, key_id)
@@ -59,11 +62,14 @@ async def route(
     key_id: str | None = None,
     *,
     deadline_s: float | None = None,
+    may_answer_blind: bool = False,
 ) -> Routed:
     """Decide, and return the models to try in order; raise when none may answer."""
     started = time.perf_counter()
     if request.model in AUTO_MODELS:
-        decision = await decide(services, request, key_id, deadline_s=deadline_s)
+        decision = await decide(
+            services, request, key_id, deadline_s=deadline_s, may_answer_blind=may_answer_blind
+        )
         if not decision.order:
             reasons = "; ".join(f"{c.model}: {c.reason}" for c in decision.candidates)
             raise NoEligibleModel(f"no model can answer this request ({reasons})", param="model")

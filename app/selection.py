@@ -111,8 +111,14 @@ class Selector:
         turn: Turn | None = None,
         *,
         deadline_s: float | None = None,
+        may_answer_blind: bool = False,
     ) -> Decision:
-        """Rank the catalog for ``request``; ``deadline_s`` is the time the caller can wait."""
+        """Rank the catalog for ``request``; ``deadline_s`` is the time the caller can wait.
+
+        ``may_answer_blind``: when no available model has any of the inferred capabilities, let
+        a model without them answer (the glasses prefer "I can't see it" to an error) instead
+        of leaving the decision empty.
+        """
         needed = required_capabilities(request, turn.capabilities if turn else None)
         deadline = self.deadline_s(request, deadline_s)
         tokens = prompt_tokens(request, count_tokens)
@@ -143,7 +149,7 @@ class Selector:
         candidates, order = evaluate(needed)
         unmet: list[str] = []
         if not order and turn is not None:
-            for relaxed in self._relaxations(request, needed, turn):
+            for relaxed in self._relaxations(request, needed, turn, may_answer_blind):
                 trial = evaluate(relaxed)
                 if trial[1]:
                     candidates, order = trial
@@ -178,13 +184,17 @@ class Selector:
         )
 
     @staticmethod
-    def _relaxations(request: ChatRequest, needed: list[str], turn: Turn) -> list[list[str]]:
+    def _relaxations(
+        request: ChatRequest, needed: list[str], turn: Turn, blind: bool
+    ) -> list[list[str]]:
         """Smaller capability sets to try when no model has all that the turn was judged to need.
 
         Only what the turn classifier inferred is given up (what the caller asked for, tools,
         JSON and audio never are), the least certain first: a turn that seems to need both
         vision and fresh facts is better answered by a model that can see, or one that can
         search, than refused. The model then answers without the photo or without a search.
+        All of it is given up only when ``blind``: an API caller who sent a photo to ask about
+        it gets a clear refusal rather than a model that cannot see it.
         """
         hard = set(required_capabilities(request, ()))
         soft = [c for c in needed if c not in hard]
@@ -193,7 +203,7 @@ class Selector:
         scores = turn.scores or {}
         soft.sort(key=lambda c: -scores.get(c, 0.0))  # most certain first: kept longest
         relaxed = []
-        for size in range(len(soft) - 1, -1, -1):
+        for size in range(len(soft) - 1, -1 if blind else 0, -1):
             for keep in itertools.combinations(soft, size):
                 relaxed.append(sorted(hard | set(keep)))
         return relaxed

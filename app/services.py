@@ -24,7 +24,7 @@ from app.catalog import Catalog, ModelEntry, load_catalog
 from app.conversation import Conversations
 from app.decision_log import DecisionLog
 from app.dispatch import Gateway, RetryPolicy
-from app.embedding import load_encoder
+from app.embedding import base_model_id, load_encoder
 from app.embedding_service import EmbeddingService
 from app.errors import ConfigError
 from app.estimator import Estimator
@@ -128,8 +128,13 @@ async def start_services(settings: Settings) -> Services:
     threadpool_limits(limits=1, user_api="blas")
     catalog = load_catalog(settings.catalog)
     cache_dir = settings.cache_dir or Path.home() / ".cache" / "switchboard"
-    encoder = load_encoder(settings.embedding_model, settings.embedding_backend, cache_dir)
     learned = load_profiles(settings.profiles) if settings.profiles else None
+    encoder = load_encoder(
+        settings.embedding_model,
+        settings.embedding_backend,
+        cache_dir,
+        like=learned.embedding_model if learned else None,
+    )
     estimator = Estimator(
         learned,
         declared={m.id: m.profile for m in catalog.models if m.profile is not None},
@@ -214,9 +219,13 @@ def warm_in_background(services: Services) -> None:
 
 
 def _turn_classifier(model_id: str) -> TurnClassifier | None:
-    """The bundled turn classifier, if it was fitted on the embedding model in use."""
+    """The bundled turn classifier, if it was fitted on the embedding model in use.
+
+    Either precision of the same weights will do: its decisions on fp32 and int8 embeddings of
+    the labelled turns agree (``bench/embedding_speed.py --turns``).
+    """
     classifier = TurnClassifier.load()
-    if classifier.model_id != model_id:
+    if base_model_id(classifier.model_id) != base_model_id(model_id):
         log.warning(
             "turn classifier was fitted on %s, not %s: capabilities come from attachments only",
             classifier.model_id,

@@ -6,6 +6,7 @@ embeddings. Prints one Markdown table: single models, oracle, kNN, the router at
 AIQ of router / kNN / single-model hull, all from the same run.
 
     .venv/bin/python bench/routing_quality.py --data ../shared/data/routing/routerbench_train.jsonl
+    .venv/bin/python bench/routing_quality.py --data ... --backend onnx-int8
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.crossval import cross_validate
+from app.embedding import load_encoder
 from app.labelled import read_labelled
 
 
@@ -26,11 +26,18 @@ def main() -> None:
     parser.add_argument("--data", type=Path, action="append", required=True)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--backend",
+        choices=["onnx", "onnx-int8", "torch"],
+        default="onnx",
+        help="embedding backend for profiles and queries alike",
+    )
     args = parser.parse_args()
     data = read_labelled(args.data)
-    result = cross_validate(data, folds=args.folds, seed=args.seed)
+    encoder = load_encoder(backend=args.backend)
+    result = cross_validate(data, folds=args.folds, seed=args.seed, encoder=encoder)
+    print(f"embeddings: {encoder.model_id}\n")
     print(result.markdown())
-    np.set_printoptions(precision=4)
 
 
 if __name__ == "__main__":

@@ -153,7 +153,9 @@ async def noa(
 
     deadline = max(started + settings.noa_deadline_s, time.perf_counter() + MIN_ANSWER_S)
     routing_started = time.perf_counter()
-    routed = await route(services, chat, tenant, deadline_s=max(0.0, deadline - routing_started))
+    # A glasses user is better told "I can't see it" by a text model than shown an error.
+    routed = await route(services, chat, tenant, may_answer_blind=True,
+                         deadline_s=max(0.0, deadline - routing_started))  # fmt: skip
     routing_s = time.perf_counter() - routing_started
     admission = await admit(services.store, key, *call_estimate(services, chat, routed),
                             fail_open=settings.fail_open)  # fmt: skip

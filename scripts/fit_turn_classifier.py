@@ -34,7 +34,7 @@ from sklearn.model_selection import GroupKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.crossval import embed_cached
-from app.embedding import Vectors, load_encoder
+from app.embedding import Backend, Vectors, load_encoder
 from app.turns import (
     CAPABILITIES,
     DEFAULT_TURNS,
@@ -81,9 +81,13 @@ class Table:
         return [t.conversation for t in self.turns]
 
 
-def load_table(turns: list[LabelledTurn] | None = None, cache_dir: Path | None = None) -> Table:
+def load_table(
+    turns: list[LabelledTurn] | None = None,
+    cache_dir: Path | None = None,
+    backend: Backend = "auto",
+) -> Table:
     turns = turns if turns is not None else load_labelled_turns()
-    encoder = load_encoder(cache_dir=cache_dir)
+    encoder = load_encoder(backend=backend, cache_dir=cache_dir)
     embeddings = embed_cached(encoder, [t.text for t in turns], cache_dir)
     x = np.vstack(
         [

@@ -1,4 +1,5 @@
-"""The fast ONNX path gives the reference embeddings; the service caches and batches."""
+"""The fast ONNX path gives the reference embeddings, int8 stays close and is named apart, profiles
+get the encoder they were built with; the service caches and batches."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import asyncio
 import numpy as np
 import pytest
 
-from app.embedding import OnnxEncoder, TorchEncoder, default_model_path, load_encoder
+from app.embedding import (
+    INT8,
+    OnnxEncoder,
+    TorchEncoder,
+    base_model_id,
+    default_model_path,
+    load_encoder,
+)
 from app.embedding_service import EmbeddingService
 from tests.processes import CACHE
 
@@ -31,15 +39,42 @@ def onnx() -> OnnxEncoder:
 def test_onnx_matches_sentence_transformers(onnx: OnnxEncoder) -> None:
     reference = TorchEncoder(default_model_path())
     assert onnx.model_id == reference.model_id and onnx.dim == reference.dim == 384
-    fast, ref = onnx.encode(TEXTS, batch_size=4), reference.encode(TEXTS)
+    fast, ref = onnx.encode(TEXTS), reference.encode(TEXTS)
     assert np.abs(fast - ref).max() < 1e-4
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
 
 
-def test_batched_and_single_encoding_agree(onnx: OnnxEncoder) -> None:
-    batched = onnx.encode(TEXTS, batch_size=64)
-    single = np.vstack([onnx.encode([t]) for t in TEXTS])
-    assert np.abs(batched - single).max() < 1e-5
+@pytest.fixture(scope="module")
+def int8() -> OnnxEncoder:
+    encoder = load_encoder(backend="onnx-int8", cache_dir=CACHE)
+    assert isinstance(encoder, OnnxEncoder)
+    return encoder
+
+
+def test_int8_is_close_to_the_reference_and_has_its_own_id(
+    onnx: OnnxEncoder, int8: OnnxEncoder
+) -> None:
+    assert int8.model_id == onnx.model_id + INT8 != onnx.model_id
+    assert base_model_id(int8.model_id) == onnx.model_id
+    cosine = (int8.encode(TEXTS) * onnx.encode(TEXTS)).sum(axis=1)
+    assert cosine.min() > 0.97 and not np.allclose(cosine, 1.0, atol=1e-4)
+
+
+def test_auto_loads_the_encoder_profiles_were_built_with(
+    onnx: OnnxEncoder, int8: OnnxEncoder
+) -> None:
+    assert load_encoder(cache_dir=CACHE).model_id == onnx.model_id  # the default: fp32
+    assert load_encoder(cache_dir=CACHE, like=onnx.model_id).model_id == onnx.model_id
+    assert load_encoder(cache_dir=CACHE, like=int8.model_id).model_id == int8.model_id
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_a_text_embeds_the_same_alone_or_among_others(backend: str) -> None:
+    encoder = load_encoder(backend=backend, cache_dir=CACHE)  # type: ignore[arg-type]
+    many = TEXTS * 5  # run side by side on the second session
+    together = encoder.encode(many)
+    alone = np.vstack([encoder.encode([t]) for t in many])
+    assert np.abs(together - alone).max() < 1e-6
 
 
 class CountingEncoder:
@@ -47,9 +82,9 @@ class CountingEncoder:
         self.inner, self.model_id, self.dim = inner, inner.model_id, inner.dim
         self.calls: list[int] = []
 
-    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def encode(self, texts: list[str]) -> np.ndarray:
         self.calls.append(len(texts))
-        return self.inner.encode(texts, batch_size)
+        return self.inner.encode(texts)
 
 
 async def test_concurrent_requests_are_micro_batched_and_cached(onnx: OnnxEncoder) -> None:

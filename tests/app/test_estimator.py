@@ -195,3 +195,14 @@ def test_feedback_arriving_point_by_point_stays_cheap_and_resets_per_model(
     estimator.reset_observations("chef")
     kept = estimator.predict(query, [20.0]).quality[0]
     assert kept[1] == pytest.approx(before[1]) and kept[0] == pytest.approx(moved[0])
+
+
+def test_profiles_built_with_fp32_are_refused_by_an_int8_encoder(
+    profiles: LearnedProfiles,
+) -> None:
+    fp32 = load_encoder(backend="onnx", cache_dir=CACHE)
+    built = LearnedProfiles(profiles.models, fp32.model_id, fp32.encode(CODE + COOKING),
+                            profiles.scores, profiles.costs, profiles.tokens)  # fmt: skip
+    Estimator(built, {}, {"coder": "coder"}, fp32)  # the same embeddings: accepted
+    with pytest.raises(ConfigError, match="rebuild"):
+        Estimator(built, {}, {"coder": "coder"}, load_encoder(backend="onnx-int8", cache_dir=CACHE))

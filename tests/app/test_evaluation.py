@@ -89,3 +89,22 @@ def test_report_orders_oracle_router_and_random_as_a_user_would_expect() -> None
     assert m["APGR"] > 0.7 and (m["CPT(50%)"] or 1) < 0.3  # random: 0.5 and 50%
     needed = 0.01 * kind.mean() + 0.001 * (1 - kind.mean())  # strong only where weak fails
     assert m["router cost at best single's quality (USD)"] == pytest.approx(needed)
+
+
+def test_task_mix_bound_sends_each_task_to_its_best_model_for_the_weight() -> None:
+    # Model 0 is right on task "a" only, model 1 on "b" only; model 0 costs 10x more.
+    scores = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    costs = np.array([[0.01, 0.001]] * 4)
+    tasks = ["a", "a", "b", "b"]
+    free, expensive = ev.task_mix_curve(scores, costs, tasks, np.array([0.0, 1000.0]))
+    assert (free.quality, free.cost) == (1.0, pytest.approx(0.0055))  # each task to its model
+    assert (expensive.quality, expensive.cost) == (0.5, pytest.approx(0.001))  # all to model 1
+
+
+def test_within_task_auc_ignores_which_task_a_prompt_is_from() -> None:
+    scores = np.array([[1.0], [0.0], [1.0], [0.0]])
+    tasks = ["a", "a", "b", "b"]
+    knows_hardness = np.array([[0.9], [0.8], [0.3], [0.2]])  # right ones higher in each task
+    knows_only_task = np.array([[0.9], [0.9], [0.2], [0.2]])
+    assert ev.within_task_auc(knows_hardness, scores, tasks) == 1.0
+    assert ev.within_task_auc(knows_only_task, scores, tasks) == 0.5

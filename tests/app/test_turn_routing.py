@@ -219,7 +219,7 @@ async def test_when_no_model_has_every_inferred_capability_the_most_certain_is_k
     assert selector.decide(asked, embedding, both).model is None  # what the caller asks is kept
 
 
-async def test_a_photo_question_with_no_model_that_can_see_is_answered_with_a_note(
+async def test_a_photo_question_with_no_model_that_can_see(
     conversations: Conversations, selector: Selector
 ) -> None:
     request = _request(_user("what breed is that dog"))
@@ -231,8 +231,10 @@ async def test_a_photo_question_with_no_model_that_can_see_is_answered_with_a_no
         selector.estimator,
         lambda entry: "unavailable: key not set" if entry.id == "cloud/vision" else None,
     )
-    decision = blind.decide(request, embedding, turn)
-    assert decision.model is not None and decision.model.startswith("text/")
-    assert (decision.capabilities, decision.unmet_capabilities) == ([], ["vision"])
-    sent = fit_to_model(CATALOG)(decision.model, request).messages[0]
+    refused = blind.decide(request, embedding, turn)  # an API caller: a clear refusal
+    assert refused.model is None and refused.capabilities == ["vision"]
+    glasses = blind.decide(request, embedding, turn, may_answer_blind=True)
+    assert glasses.model is not None and glasses.model.startswith("text/")
+    assert (glasses.capabilities, glasses.unmet_capabilities) == ([], ["vision"])
+    sent = fit_to_model(CATALOG)(glasses.model, request).messages[0]
     assert PHOTO_NOT_SHOWN in sent.text() and not sent.has_image()  # told, not left to guess

@@ -1,0 +1,94 @@
+"""Embedding backends side by side: speed, fidelity to the reference, and what it changes.
+
+For each backend (sentence-transformers on torch = the reference, fp32 ONNX, int8 ONNX), in one
+run on this machine: start-up time, median time of one short query, throughput on the prompts of
+``--data`` (run as ``switchboard predict`` runs them), and the cosine of each vector to the
+reference. ``--turns`` adds how often the bundled turn classifier decides a labelled glasses turn
+the same way on int8 and on fp32 embeddings (it accepts either precision of the same weights).
+Routing quality per backend: ``bench/routing_quality.py --backend ...``.
+
+    .venv/bin/python bench/embedding_speed.py --data ../shared/data/routing/routerdc7_train.jsonl --turns
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from app.embedding import Encoder, load_encoder
+from app.labelled import read_labelled
+
+QUERIES = ["What breed is that dog?", "Will it rain this afternoon in Oslo, should I take a coat?"]
+
+
+def single_query_ms(encoder: Encoder, repeats: int = 100) -> float:
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        encoder.encode([QUERIES[i % 2]])
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def turn_agreement() -> tuple[int, float, float, float]:
+    """Turns, share decided alike, and exact-set accuracy of the bundled classifier on each."""
+    from app.turns import TurnClassifier
+    from scripts.fit_turn_classifier import decide_rows, load_table
+
+    classifier = TurnClassifier.load()
+    results, labels = [], []
+    for backend in ("onnx", "onnx-int8"):
+        table = load_table(backend=backend)  # type: ignore[arg-type]
+        rows = np.arange(len(table.turns), dtype=np.int64)
+        results.append(decide_rows(classifier, table, rows))
+        labels = [t.labels for t in table.turns]
+    fp32, int8 = results
+    same = np.mean([(fp32[i].capabilities, fp32[i].followup) == (int8[i].capabilities,
+                    int8[i].followup) for i in fp32])  # fmt: skip
+    exact = [np.mean([r[i].capabilities == labels[i] for i in r]) for r in results]
+    return len(labels), float(same), float(exact[0]), float(exact[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, action="append", required=True)
+    parser.add_argument("--limit", type=int, default=2000, help="prompts to time (first N)")
+    parser.add_argument("--turns", action="store_true", help="turn-classifier agreement too")
+    args = parser.parse_args()
+    prompts = read_labelled(args.data).prompts[: args.limit]
+    threadpool_limits(limits=1, user_api="blas")  # as in the service
+    print(f"{len(prompts)} prompts from {', '.join(p.name for p in args.data)}\n")
+    print(
+        "| backend | start-up (s) | one query, median (ms) | prompts/s | cosine to reference, min / median |"
+    )
+    print("|---|---|---|---|---|")
+    reference = None
+    for backend in ("torch", "onnx", "onnx-int8"):
+        start = time.perf_counter()
+        encoder = load_encoder(backend=backend)  # type: ignore[arg-type]
+        startup = time.perf_counter() - start
+        encoder.encode(prompts[:16])
+        single = single_query_ms(encoder)
+        start = time.perf_counter()
+        vectors = encoder.encode(prompts)
+        rate = len(prompts) / (time.perf_counter() - start)
+        reference = vectors if reference is None else reference
+        cosine = (vectors * reference).sum(axis=1)
+        print(f"| {backend} | {startup:.2f} | {single:.2f} | {rate:.0f} | "
+              f"{cosine.min():.4f} / {np.median(cosine):.4f} |")  # fmt: skip
+    if args.turns:
+        n, same, exact32, exact8 = turn_agreement()
+        print(f"\nTurn classifier on {n} labelled glasses turns: the same decision on fp32 and "
+              f"int8 embeddings for {same:.1%}; exact capability set right {exact32:.1%} (fp32) "
+              f"vs {exact8:.1%} (int8), in-sample.")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
