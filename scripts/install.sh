@@ -30,7 +30,7 @@ if [[ ",$extras," == *",local,"* ]]; then
   fi
   find_links=(--find-links "$wheels")
   # A wheel built elsewhere (another flag set, or pip's cache) must not stay installed.
-  installed="$("${pip[@]}" show -f llama-cpp-python 2>/dev/null | sed -n 's/^Location: //p')"
+  installed="$("${pip[@]}" show llama-cpp-python 2>/dev/null | sed -n 's/^Location: //p' || true)"
   stamp=".venv/.llama-build-$flags"
   if [ -n "$installed" ] && [ ! -e "$stamp" ]; then
     "${pip[@]}" uninstall -q -y llama-cpp-python
