@@ -1,13 +1,14 @@
 # syntax=docker/dockerfile:1
-# Multi-stage build: compile llama.cpp's server and install everything in a builder, export the
-# embedding model to ONNX once, then copy the virtualenv into a slim image that runs as non-root.
+# Multi-stage build: compile llama.cpp's server (portable AVX2, not the build host's -march) and
+# install everything in a builder, export the embedding model to ONNX once, then copy the
+# virtualenv into a slim image that runs as non-root.
 
 FROM python:3.11-slim AS builder
 RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake git \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH \
-    CMAKE_ARGS="-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF"
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF"
 RUN python -m venv /opt/venv && pip install --no-cache-dir --upgrade pip \
     && pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 COPY pyproject.toml README.md ./
