@@ -46,14 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _encoder(profiles: Path | None = None) -> Encoder:
-    """The configured encoder; for existing profiles, the one they were built with."""
+def _encoder(like: str | None = None) -> Encoder:
+    """The configured encoder; given profiles' embedding id, the one they were built with."""
     from app.embedding import load_encoder
-    from app.profiles import load_profiles
     from app.settings import get_settings
 
     settings = get_settings()
-    like = load_profiles(profiles).embedding_model if profiles else None
     return load_encoder(
         settings.embedding_model, settings.embedding_backend, settings.cache_dir, like=like
     )
@@ -75,15 +73,17 @@ def _predict(args: argparse.Namespace) -> None:
     from app.batch import predict_file
     from app.profiles import load_profiles
 
-    encoder = _encoder(args.profiles)
-    count = predict_file(load_profiles(args.profiles), encoder, args.input, args.output)
+    profiles = load_profiles(args.profiles)
+    count = predict_file(profiles, _encoder(profiles.embedding_model), args.input, args.output)
     print(f"wrote {count} predictions to {args.output}")
 
 
 def _eval(args: argparse.Namespace) -> None:
     from app.offline_eval import evaluate
+    from app.profiles import load_profiles
 
-    report = evaluate(args.profiles, args.data, _encoder(args.profiles))
+    profiles = load_profiles(args.profiles)
+    report = evaluate(profiles, args.data, _encoder(profiles.embedding_model))
     report.write(args.out)
     print(report.markdown())
     print(f"\nreport written to {args.out}/report.md, report.json, cost_quality.png")
@@ -92,8 +92,11 @@ def _eval(args: argparse.Namespace) -> None:
 def _calibrate(args: argparse.Namespace) -> None:
     from app.calibration import calibrate
     from app.offline_eval import sample_predictions
+    from app.profiles import load_profiles
 
-    data, quality, cost = sample_predictions(args.data, args.profiles, _encoder(args.profiles))
+    profiles = load_profiles(args.profiles) if args.profiles else None
+    encoder = _encoder(profiles.embedding_model if profiles else None)
+    data, quality, cost = sample_predictions(args.data, profiles, encoder)
     result = calibrate(data, quality, cost, target_cost_usd=args.target_cost_usd,
                        strong_share=args.strong_share)  # fmt: skip
     if not data.has_costs:

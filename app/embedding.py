@@ -41,8 +41,8 @@ INT8 = "+int8"
 """Suffix of the ``model_id`` of int8 embeddings."""
 DEFAULT_BACKEND: Backend = "onnx"
 """What ``auto`` means when no profiles say otherwise: the reference vectors, fast. int8 is
-opt-in: as good for routing by cross-validation and 2.6x the batch throughput, but the bundled
-turn classifier was fitted on fp32 vectors and is 0.3 point less often right on int8 ones."""
+opt-in: 2.6x the batch throughput and the same AIQ on RouterBench by cross-validation, but 0.7
+point less accurate on RouterDC (``bench/routing_quality.py --backend onnx-int8``)."""
 
 
 class Encoder(Protocol):
@@ -108,12 +108,12 @@ class TorchEncoder:
 class OnnxEncoder:
     """The same transformer in onnxruntime; pooling and normalisation in numpy.
 
-    Each text is its own run. On 2 cores that is the fastest way (no padding, activations stay
-    in cache: 287 texts/s int8 against 230 in batches of 4), and it makes a text's vector its
-    own: int8 quantises activations with a scale taken over the whole input, so in a batch a
-    text's vector would depend on the texts beside it (the profile's prompt embedded in a batch
-    and the same query embedded alone would differ). One text uses every thread; many texts run
-    side by side on a second session, one thread each.
+    Each text is its own run. On 2 cores that was the fastest way we measured (no padding,
+    activations stay in cache), and it makes a text's vector its own: int8 quantises activations
+    with a scale taken over the whole input, so in a batch a text's vector would depend on the
+    texts beside it (the profile's prompt embedded in a batch and the same query embedded alone
+    would differ). One text uses every thread; many texts run side by side on a second session,
+    one thread each, from a pool kept for the encoder's lifetime.
     """
 
     def __init__(
@@ -128,7 +128,8 @@ class OnnxEncoder:
         self._path = onnx_path
         self._threads = threads or (os.cpu_count() or 1)
         self._session = self._new_session(self._threads)
-        self._parallel: Any = None  # the one-thread session, made on first use
+        self._parallel: Any = None  # the one-thread session and its pool, made on first use
+        self._pool: ThreadPoolExecutor | None = None
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.dim = int(self._session.get_outputs()[0].shape[-1])
 
@@ -145,11 +146,11 @@ class OnnxEncoder:
         if len(ids) <= 1 or self._threads == 1:
             rows = [self._encode_one(i, self._session) for i in ids]
         else:
-            if self._parallel is None:
+            if self._pool is None:
                 self._parallel = self._new_session(1)
+                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="encode")
             session = self._parallel
-            with ThreadPoolExecutor(self._threads, thread_name_prefix="encode") as pool:
-                rows = list(pool.map(lambda i: self._encode_one(i, session), ids))
+            rows = list(self._pool.map(lambda i: self._encode_one(i, session), ids))
         return np.vstack(rows) if rows else np.empty((0, self.dim), dtype=np.float32)
 
     def _encode_one(self, token_ids: list[int], session: Any) -> Vectors:

@@ -13,7 +13,7 @@ from app.errors import ConfigError
 from app.estimator import Estimator, Matrix, Prediction
 from app.evaluation import plain_knn
 from app.labelled import Labelled, read_labelled
-from app.profiles import LearnedProfiles, load_profiles
+from app.profiles import LearnedProfiles
 from app.report import Report, build_report
 
 
@@ -38,8 +38,7 @@ def _predict(
     return prediction.quality[:, order], prediction.cost[:, order]
 
 
-def evaluate(profiles_dir: Path, data_path: Path, encoder: Encoder) -> Report:
-    profiles = load_profiles(profiles_dir)
+def evaluate(profiles: LearnedProfiles, data_path: Path, encoder: Encoder) -> Report:
     data = _aligned(read_labelled([data_path]), profiles)
     embeddings = embed_cached(encoder, data.prompts)
     quality, cost = _predict(profiles, data, embeddings, encoder)
@@ -54,14 +53,13 @@ def evaluate(profiles_dir: Path, data_path: Path, encoder: Encoder) -> Report:
 
 
 def sample_predictions(
-    data_path: Path, profiles_dir: Path | None, encoder: Encoder
+    data_path: Path, profiles: LearnedProfiles | None, encoder: Encoder
 ) -> tuple[Labelled, Matrix, Matrix]:
     """Predictions for a traffic sample: from profiles, or out-of-fold from the sample itself."""
     data = read_labelled([data_path])
-    if profiles_dir is None:
+    if profiles is None:
         quality, cost = oof_predictions(data, encoder)
     else:
-        profiles = load_profiles(profiles_dir)
         data = _aligned(data, profiles)
         quality, cost = _predict(profiles, data, embed_cached(encoder, data.prompts), encoder)
     if not data.has_costs:  # price the calls from the catalog, as the service would

@@ -115,23 +115,35 @@ def build_report(
                     router_curve, knn_curve, presets, knn_best)  # fmt: skip
     report.metrics = _metrics(report, best)
     if len(set(data.tasks)) > 1:
-        auc = ev.within_task_auc(router[0], data.scores, data.tasks)
-        report.metrics["within-task AUC of predicted quality (0.5 = none)"] = auc
-    if data.has_costs and len(set(data.tasks)) > 1:
+        report.metrics |= _task_metrics(data, router[0], costs, weights, report, best)
+    report.task_accuracy = _task_accuracy(data, picks)
+    return report
+
+
+def _task_metrics(
+    data: Labelled,
+    quality: Matrix,
+    costs: Matrix,
+    weights: np.ndarray,
+    report: Report,
+    best: ev.Point,
+) -> dict[str, float | None]:
+    """What the router knows inside a task, and, with costs, the per-task label bound."""
+    auc = ev.within_task_auc(quality, data.scores, data.tasks)
+    metrics: dict[str, float | None] = {"within-task AUC of predicted quality (0.5 = none)": auc}
+    if data.has_costs:
         bound = ev.task_mix_curve(data.scores, costs, data.tasks, weights)
-        report.metrics |= {
+        low, high = min(p.cost for p in report.singles), max(p.cost for p in report.singles)
+        metrics |= {
             "router quality at half best single's cost": ev.quality_at_cost(
                 report.router, best.cost / 2
             ),
             "bound, per-task mix on true labels: quality at half best single's cost": (
                 ev.quality_at_cost(bound, best.cost / 2)
             ),
-            "bound, per-task mix on true labels: AIQ": ev.aiq(
-                bound, min(p.cost for p in singles), max(p.cost for p in singles)
-            ),
+            "bound, per-task mix on true labels: AIQ": ev.aiq(bound, low, high),
         }
-    report.task_accuracy = _task_accuracy(data, picks)
-    return report
+    return metrics
 
 
 def _metrics(report: Report, best: ev.Point) -> dict[str, float | None]:

@@ -30,11 +30,10 @@ if [[ ",$extras," == *",local,"* ]]; then
   fi
   find_links=(--find-links "$wheels")
   # A wheel built elsewhere (another flag set, or pip's cache) must not stay installed.
-  installed="$("${pip[@]}" show llama-cpp-python 2>/dev/null | sed -n 's/^Location: //p' || true)"
   stamp=".venv/.llama-build-$flags"
-  if [ -n "$installed" ] && [ ! -e "$stamp" ]; then
+  if [ ! -e "$stamp" ] && "${pip[@]}" show llama-cpp-python >/dev/null 2>&1; then
     "${pip[@]}" uninstall -q -y llama-cpp-python
   fi
 fi
 "${pip[@]}" install -q "${find_links[@]}" -e ".[${extras}]"
-if [ -n "${stamp:-}" ]; then touch "$stamp"; fi
+if [ -n "$stamp" ]; then touch "$stamp"; fi
