@@ -27,9 +27,9 @@ from adapters.content import (
     system_text,
     tool_calls,
 )
+from adapters.failures import Upstream
 from adapters.replies import ChunkWriter, completion, finish_reason, tool_call, usage
 from adapters.sse import SSEDecoder, SSEEvent
-from adapters.status import Upstream
 from adapters.transport import HttpAdapter, StreamTranslator, json_request
 from app.schemas import ChatChunk, ChatCompletion, ChatMessage, ChatRequest, ImagePart, Usage
 

@@ -6,7 +6,7 @@ pure functions that build the upstream ``httpx.Request`` and parse the upstream 
 from the I/O, so the wire format is testable byte for byte.
 
 Adapters raise only the ``UpstreamError`` branch of ``app.errors``; retry and fallback are the
-gateway's job (``app.dispatch``), not the adapter's. Adapters never import FastAPI.
+gateway's job (``app.gateway.dispatch``), not the adapter's. Adapters never import FastAPI.
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from pydantic import BaseModel, JsonValue
 
 from adapters.base import Endpoint
 from adapters.content import JsonObject, Wire, data_url, parts, stop_list, tool_calls
+from adapters.failures import Upstream
 from adapters.replies import ChunkWriter, completion, finish_reason, tool_call, usage
 from adapters.sse import NDJSONDecoder
-from adapters.status import Upstream
 from adapters.transport import HttpAdapter, StreamTranslator, json_request
 from app.errors import UpstreamBadRequest
 from app.schemas import ChatChunk, ChatCompletion, ChatMessage, ChatRequest, Usage

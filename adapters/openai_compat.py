@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import httpx
 
 from adapters.base import Endpoint
+from adapters.failures import Upstream
 from adapters.sse import SSEDecoder, SSEEvent
-from adapters.status import Upstream
 from adapters.transport import HttpAdapter, StreamTranslator, json_request
 from app.schemas import ChatChunk, ChatCompletion, ChatRequest
 

@@ -5,9 +5,9 @@
   them once into the cache directory; nothing is downloaded at run time.
 - ``OpenAITranscriber`` sends the original upload to an OpenAI-compatible
   ``POST {base_url}/audio/transcriptions`` (OpenAI, Groq, faster-whisper-server, ...), through
-  the service's shared httpx client; failures map through ``adapters.status``.
+  the service's shared httpx client; failures map through ``adapters.failures``.
 
-Both check the recording with ``app.audio`` first, so a bad upload fails with the same
+Both check the recording with ``app.glasses.audio`` first, so a bad upload fails with the same
 ``InvalidUpload`` whichever is configured. ``build_transcriber`` picks one from ``Settings``.
 """
 
@@ -30,9 +30,9 @@ import httpx
 from pydantic import SecretStr
 
 from adapters.base import Endpoint
-from adapters.status import Upstream
-from app.audio import read_wav, to_whisper
+from adapters.failures import Upstream
 from app.errors import ConfigError
+from app.glasses.audio import read_wav, to_whisper
 from app.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 An adapter module supplies three pure pieces: ``build`` (our request -> an ``httpx.Request``),
 ``parse`` (the provider's reply -> a ``ChatCompletion``) and a ``StreamTranslator`` (streamed
 bytes -> ``ChatChunk``s). ``HttpAdapter`` sends, checks the status before reading, maps every
-failure through ``adapters.status``, and always closes a streamed response, also when the
+failure through ``adapters.failures``, and always closes a streamed response, also when the
 consumer stops early.
 """
 
@@ -17,7 +17,7 @@ from typing import Protocol
 import httpx
 
 from adapters.base import Endpoint
-from adapters.status import Upstream
+from adapters.failures import Upstream
 from app.errors import UpstreamError
 from app.schemas import ChatChunk, ChatCompletion, ChatRequest
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from adapters.base import Endpoint
 from adapters.registry import ADAPTERS
 from app.errors import ConfigError
-from app.profiles import DeclaredProfile
+from app.selection.profiles import DeclaredProfile
 
 Capability = Literal["vision", "web_search", "tools", "json", "audio", "image_generation"]
 

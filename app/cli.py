@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from app.embedding import Encoder
+from app.embedding.encoder import Encoder
 from app.errors import ConfigError
 
 
@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _encoder(like: str | None = None) -> Encoder:
     """The configured encoder; given profiles' embedding id, the one they were built with."""
-    from app.embedding import load_encoder
+    from app.embedding.encoder import load_encoder
     from app.settings import get_settings
 
     settings = get_settings()
@@ -58,9 +58,9 @@ def _encoder(like: str | None = None) -> Encoder:
 
 
 def _build(args: argparse.Namespace) -> None:
-    from app.crossval import embed_cached, profiles_from
-    from app.labelled import read_labelled
-    from app.profiles import save_profiles
+    from app.offline.crossval import embed_cached, profiles_from
+    from app.selection.labelled import read_labelled
+    from app.selection.profiles import save_profiles
 
     data = read_labelled(args.data)
     encoder = _encoder()
@@ -70,8 +70,8 @@ def _build(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from app.batch import predict_file
-    from app.profiles import load_profiles
+    from app.offline.predict import predict_file
+    from app.selection.profiles import load_profiles
 
     profiles = load_profiles(args.profiles)
     count = predict_file(profiles, _encoder(profiles.embedding_model), args.input, args.output)
@@ -79,8 +79,8 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from app.offline_eval import evaluate
-    from app.profiles import load_profiles
+    from app.offline.scoring import evaluate
+    from app.selection.profiles import load_profiles
 
     profiles = load_profiles(args.profiles)
     report = evaluate(profiles, args.data, _encoder(profiles.embedding_model))
@@ -90,9 +90,9 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> None:
-    from app.calibration import calibrate
-    from app.offline_eval import sample_predictions
-    from app.profiles import load_profiles
+    from app.offline.calibration import calibrate
+    from app.offline.scoring import sample_predictions
+    from app.selection.profiles import load_profiles
 
     profiles = load_profiles(args.profiles) if args.profiles else None
     encoder = _encoder(profiles.embedding_model if profiles else None)

@@ -18,26 +18,26 @@ from threadpoolctl import threadpool_limits
 from adapters.base import ChatAdapter
 from adapters.registry import build_adapter
 from adapters.transcription import Transcriber, build_transcriber
-from app.breaker import CircuitBreakers
-from app.breaker_sync import BreakerSync
 from app.catalog import Catalog, ModelEntry, load_catalog
-from app.conversation import Conversations
-from app.decision_log import DecisionLog
-from app.dispatch import Gateway, RetryPolicy
-from app.embedding import base_model_id, load_encoder
-from app.embedding_service import EmbeddingService
+from app.embedding.batcher import EmbeddingService
+from app.embedding.encoder import base_model_id, load_encoder
 from app.errors import ConfigError
-from app.estimator import Estimator
-from app.feedback import FeedbackLoop
-from app.latency import LatencyTracker
-from app.local_servers import LocalServer
+from app.gateway.breaker import CircuitBreakers
+from app.gateway.breaker_sync import BreakerSync
+from app.gateway.dispatch import Gateway, RetryPolicy
+from app.gateway.latency import LatencyTracker
+from app.gateway.local_servers import LocalServer
 from app.metrics import Metrics
-from app.profiles import load_profiles
-from app.response_cache import ResponseCache
-from app.selection import Selector
+from app.pipeline.conversation import Conversations
+from app.pipeline.decision_log import DecisionLog
+from app.pipeline.response_cache import ResponseCache
+from app.selection.estimator import Estimator
+from app.selection.feedback import FeedbackLoop
+from app.selection.profiles import load_profiles
+from app.selection.selector import Selector
+from app.selection.turns import TurnClassifier
 from app.settings import Settings
 from app.state import StateStore, open_store
-from app.turns import TurnClassifier
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Cross-validated accuracy of the turn classifier (``app/turns.py``) on the glasses set.
+"""Cross-validated accuracy of the turn classifier (``app/selection/turns.py``) on the glasses set.
 
 5-fold CV grouped by conversation (no conversation is split across folds). Each held-out
 conversation is decided turn by turn, follow-ups inheriting the capabilities *predicted* for
@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.model_selection import GroupKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.turns import CAPABILITIES, TurnClassifier, TurnDecision, load_labelled_turns
+from app.selection.turns import CAPABILITIES, TurnClassifier, TurnDecision, load_labelled_turns
 from scripts.fit_turn_classifier import (
     FOLDS,
     TEXT_DIM,

@@ -22,8 +22,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.embedding import Encoder, load_encoder
-from app.labelled import read_labelled
+from app.embedding.encoder import Encoder, load_encoder
+from app.selection.labelled import read_labelled
 
 QUERIES = ["What breed is that dog?", "Will it rain this afternoon in Oslo, should I take a coat?"]
 
@@ -39,7 +39,7 @@ def single_query_ms(encoder: Encoder, repeats: int = 100) -> float:
 
 def turn_agreement() -> tuple[int, float, float, float]:
     """Turns, share decided alike, and exact-set accuracy of the bundled classifier on each."""
-    from app.turns import TurnClassifier
+    from app.selection.turns import TurnClassifier
     from scripts.fit_turn_classifier import decide_rows, load_table
 
     classifier = TurnClassifier.load()

@@ -34,7 +34,7 @@ import yaml
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.turns import load_labelled_turns
+from app.selection.turns import load_labelled_turns
 from tests import fake_upstream
 from tests.adapters.test_transcription import as_glasses_wav, spoken
 from tests.processes import switchboard

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.crossval import cross_validate
-from app.embedding import load_encoder
-from app.labelled import read_labelled
+from app.embedding.encoder import load_encoder
+from app.offline.crossval import cross_validate
+from app.selection.labelled import read_labelled
 
 
 def main() -> None:

@@ -23,10 +23,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.choice import PRESETS, rank
-from app.estimator import Estimator, K, kernel
-from app.neighbours import NeighbourIndex
-from app.profiles import LearnedProfiles
+from app.selection.estimator import Estimator, K, kernel
+from app.selection.neighbours import NeighbourIndex
+from app.selection.profiles import LearnedProfiles
+from app.selection.utility import PRESETS, rank
 
 MODELS = 11
 DIM = 384

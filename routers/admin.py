@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.access import bearer
 from app.errors import AuthenticationError, NotFound, PermissionDenied
+from app.pipeline.access import bearer
 from app.state import ApiKeyRecord, new_key
 from routers.deps import ServicesDep
 

@@ -10,12 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from app.access import Admission, admit, authenticate, settle
-from app.accounting import Outcome, call_estimate, record, record_cache_hit
-from app.dispatch import Attempt
-from app.embedding import count_tokens
+from app.embedding.encoder import count_tokens
 from app.errors import UpstreamError
-from app.routing import AUTO_MODELS, Routed, fit_to_model, route
+from app.gateway.dispatch import Attempt
+from app.pipeline.access import Admission, admit, authenticate, settle
+from app.pipeline.accounting import Outcome, call_estimate, record, record_cache_hit
+from app.pipeline.decisions import AUTO_MODELS, Routed, fit_to_model, route
 from app.schemas import ChatChunk, ChatRequest, Usage
 from app.services import Services
 from app.state import ApiKeyRecord

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.access import authenticate
-from app.feedback import Verdict
+from app.pipeline.access import authenticate
+from app.selection.feedback import Verdict
 from routers.deps import ServicesDep
 
 router = APIRouter(tags=["feedback"])

@@ -17,8 +17,6 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from app.access import admit, authenticate, settle
-from app.accounting import Outcome, call_estimate, record
 from app.errors import (
     AuthenticationError,
     InvalidUpload,
@@ -26,7 +24,7 @@ from app.errors import (
     RequestError,
     UpstreamError,
 )
-from app.noa import (
+from app.glasses.turn import (
     PROMPTLESS_QUESTION,
     Photo,
     Turn,
@@ -35,7 +33,9 @@ from app.noa import (
     parse_history,
     short_field,
 )
-from app.routing import fit_to_model, route
+from app.pipeline.access import admit, authenticate, settle
+from app.pipeline.accounting import Outcome, call_estimate, record
+from app.pipeline.decisions import fit_to_model, route
 from app.schemas import ChatMessage, RoutingPreferences
 from app.services import Services
 from app.state import ApiKeyRecord

@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 
-from app.access import authenticate
-from app.routing import decide
+from app.pipeline.access import authenticate
+from app.pipeline.decisions import decide
 from app.schemas import ChatRequest
 from routers.deps import ServicesDep
 

@@ -18,7 +18,7 @@ from pydantic import JsonValue
 
 from app.errors import AuthenticationError, NotFound, PermissionDenied
 from app.ui import pages, session
-from app.ui.status import catalog_status
+from app.ui.catalog_view import catalog_status
 from routers.admin import NewKey
 from routers.deps import ServicesDep
 

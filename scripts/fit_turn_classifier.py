@@ -1,4 +1,4 @@
-"""Fit the turn classifier of ``app/turns.py`` and write ``app/data/turn_classifier.json``.
+"""Fit the turn classifier (``app/selection/turns.py``), write ``app/data/turn_classifier.json``.
 
     .venv/bin/python scripts/fit_turn_classifier.py [--turns PATH] [--out PATH]
 
@@ -33,9 +33,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.crossval import embed_cached
-from app.embedding import Backend, Vectors, load_encoder
-from app.turns import (
+from app.embedding.encoder import Backend, Vectors, load_encoder
+from app.offline.crossval import embed_cached
+from app.selection.turns import (
     CAPABILITIES,
     DEFAULT_TURNS,
     DEFAULT_WEIGHTS,

@@ -19,7 +19,7 @@ import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.turns import LabelledTurn, load_labelled_turns
+from app.selection.turns import LabelledTurn, load_labelled_turns
 
 SIZE = 720
 DEFAULT_DIR = Path.home() / ".cache" / "switchboard" / "glasses_images"

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from app.local_servers import free_port
+from app.gateway.local_servers import free_port
 
 hits: Counter[str] = Counter()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from app.catalog import Launch
-from app.local_servers import free_port, llama_cpp_command, resolve_gguf
+from app.gateway.local_servers import free_port, llama_cpp_command, resolve_gguf
 
 CACHE = Path(os.environ.get("SWITCHBOARD_TEST_CACHE", Path.home() / ".cache" / "switchboard"))
 

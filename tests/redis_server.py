@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from app.local_servers import free_port
+from app.gateway.local_servers import free_port
 
 START_TIMEOUT_S = 10.0
 

@@ -17,7 +17,7 @@ What is kept:
   calls in one capped list, and integer usage counters per time bucket, both with TTLs.
 - Decisions, cache entries and semantic-cache vectors with TTLs; open circuit breakers, as
   markers that expire with the cooldown (each worker counts failures itself and publishes the
-  breakers it opens, ``app.breaker_sync``, so the request path does no store I/O for them).
+  breakers it opens, ``app.gateway.breaker_sync``, so the request path does no store I/O for them).
 
 Faults: when Redis is unreachable every operation raises ``StateUnavailable`` (503) within about
 a second (0.5 s socket and connect timeouts, one immediate retry on a fresh connection, no retry
@@ -182,11 +182,11 @@ class StateStore(Protocol):
         ...
 
     async def mark_open(self, model: str, seconds: float) -> None:
-        """Publish that ``model``'s breaker is open for ``seconds`` (``app.breaker_sync``)."""
+        """Publish that ``model``'s breaker is open for ``seconds`` (``gateway.breaker_sync``)."""
         ...
 
     async def open_models(self) -> dict[str, float]:
-        """Models some worker marked open, with the seconds left (``app.breaker_sync``)."""
+        """Models some worker marked open, with the seconds left (``app.gateway.breaker_sync``)."""
         ...
 
     async def issue_key(

@@ -15,7 +15,7 @@ from string import Template
 
 from fastapi.responses import FileResponse, HTMLResponse
 
-from app.choice import PRESETS
+from app.selection.utility import PRESETS
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"

@@ -7,7 +7,7 @@ import email.utils
 import httpx
 import pytest
 
-from adapters.status import Upstream, error_detail, retry_after
+from adapters.failures import Upstream, error_detail, retry_after
 from app.errors import (
     UpstreamAuthError,
     UpstreamBadRequest,

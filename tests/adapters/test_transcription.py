@@ -1,7 +1,7 @@
 """Speech to text: real Whisper on spoken questions, and the OpenAI wire format byte for byte.
 
 The speech is synthesised by ``espeak-ng`` and brought down to what the glasses send (8 kHz,
-8-bit unsigned, mono) here with numpy and ``wave``, independently of ``app.audio``.
+8-bit unsigned, mono) here with numpy and ``wave``, independently of ``app.glasses.audio``.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from app.audio import WHISPER_RATE, read_wav, resample, to_whisper
 from app.errors import InvalidUpload, RequestError
+from app.glasses.audio import WHISPER_RATE, read_wav, resample, to_whisper
 
 Signal = NDArray[np.float64]
 

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from app.breaker import CircuitBreakers
-from app.breaker_sync import BreakerSync
+from app.gateway.breaker import CircuitBreakers
+from app.gateway.breaker_sync import BreakerSync
 from app.state import StateStore
 from app.state.memory import MemoryStore
 from app.state.redis_store import RedisStore

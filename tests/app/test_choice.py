@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.choice import DEFAULT_PRESET, PRESETS, choose, choose_batch, rank
+from app.selection.utility import DEFAULT_PRESET, PRESETS, choose, choose_batch, rank
 
 QUALITY = np.array([0.8, 0.8, 0.9])
 COST = np.array([0.01, 0.001, 0.5])

@@ -9,9 +9,9 @@ import logging
 import pytest
 
 from app.catalog import Catalog, ModelEntry
-from app.decision_log import BUCKET_S, Call, DecisionLog
+from app.pipeline.decision_log import BUCKET_S, Call, DecisionLog
 from app.schemas import Usage
-from app.selection import Candidate, Decision
+from app.selection.selector import Candidate, Decision
 from app.state import JsonDict, StateUnavailable
 from app.state.memory import MemoryStore
 
@@ -131,7 +131,7 @@ async def test_a_failing_store_costs_a_warning_never_the_call(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     log = DecisionLog(_BrokenStore(), CATALOG)
-    with caplog.at_level(logging.WARNING, logger="app.decision_log"):
+    with caplog.at_level(logging.WARNING, logger="app.pipeline.decision_log"):
         log.write(_call(), NOW)  # returns at once, raises nothing
         await log.drain()
     assert "entry not stored (StateUnavailable" in caplog.text
@@ -142,7 +142,7 @@ async def test_writes_never_wait_and_pile_up_only_to_a_bound(
 ) -> None:
     store = _SlowStore()
     log = DecisionLog(store, CATALOG, max_pending=3)
-    with caplog.at_level(logging.WARNING, logger="app.decision_log"):
+    with caplog.at_level(logging.WARNING, logger="app.pipeline.decision_log"):
         for i in range(5):
             log.write(_call(), NOW + i)
     assert "one entry dropped" in caplog.text

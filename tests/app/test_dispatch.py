@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.breaker import CircuitBreakers
-from app.dispatch import Gateway, RetryPolicy
 from app.errors import (
     UpstreamAuthError,
     UpstreamBadRequest,
@@ -18,6 +16,8 @@ from app.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from app.gateway.breaker import CircuitBreakers
+from app.gateway.dispatch import Gateway, RetryPolicy
 from app.schemas import (
     AssistantMessage,
     ChatChunk,

@@ -8,7 +8,8 @@ import asyncio
 import numpy as np
 import pytest
 
-from app.embedding import (
+from app.embedding.batcher import EmbeddingService
+from app.embedding.encoder import (
     INT8,
     OnnxEncoder,
     TorchEncoder,
@@ -16,7 +17,6 @@ from app.embedding import (
     default_model_path,
     load_encoder,
 )
-from app.embedding_service import EmbeddingService
 from tests.processes import CACHE
 
 TEXTS = [

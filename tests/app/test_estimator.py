@@ -7,12 +7,12 @@ import time
 import numpy as np
 import pytest
 
-from app.choice import PRESETS, choose
-from app.embedding import Encoder, load_encoder
+from app.embedding.encoder import Encoder, load_encoder
 from app.errors import ConfigError
-from app.estimator import Estimator
-from app.neighbours import NeighbourIndex
-from app.profiles import DeclaredProfile, LearnedProfiles
+from app.selection.estimator import Estimator
+from app.selection.neighbours import NeighbourIndex
+from app.selection.profiles import DeclaredProfile, LearnedProfiles
+from app.selection.utility import PRESETS, choose
 from tests.processes import CACHE
 
 CODE = [

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from app import evaluation as ev
+from app.offline import evaluation as ev
 
 
 def test_hull_is_non_decreasing_and_convex() -> None:
@@ -56,7 +56,7 @@ def test_random_routing_has_apgr_one_half_and_cpt50_one_half() -> None:
 
 
 def test_plain_knn_averages_the_nearest_labels_by_similarity() -> None:
-    from app.profiles import LearnedProfiles
+    from app.selection.profiles import LearnedProfiles
 
     vectors = np.eye(4, dtype=np.float32)
     scores = np.array([[1, 0], [1, 0], [0, 1], [0, np.nan]], dtype=np.float32)
@@ -69,8 +69,8 @@ def test_plain_knn_averages_the_nearest_labels_by_similarity() -> None:
 
 
 def test_report_orders_oracle_router_and_random_as_a_user_would_expect() -> None:
-    from app.labelled import Labelled
-    from app.report import build_report
+    from app.offline.report import build_report
+    from app.selection.labelled import Labelled
 
     rng = np.random.default_rng(0)
     n = 400

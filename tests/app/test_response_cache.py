@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.embedding import Encoder, load_encoder
-from app.response_cache import ResponseCache, paraphrase_only
+from app.embedding.encoder import Encoder, load_encoder
+from app.pipeline.response_cache import ResponseCache, paraphrase_only
 from app.schemas import ChatRequest
 from app.state.memory import MemoryStore
 from tests.processes import CACHE

@@ -11,16 +11,16 @@ from collections.abc import Iterator
 import pytest
 
 from app.catalog import Catalog
-from app.conversation import Conversations, Turn, fingerprint
-from app.embedding import load_encoder
-from app.embedding_service import EmbeddingService
-from app.estimator import Estimator
-from app.latency import LatencyTracker
-from app.routing import PHOTO_NOT_SHOWN, fit_to_model
+from app.embedding.batcher import EmbeddingService
+from app.embedding.encoder import load_encoder
+from app.gateway.latency import LatencyTracker
+from app.pipeline.conversation import Conversations, Turn, fingerprint
+from app.pipeline.decisions import PHOTO_NOT_SHOWN, fit_to_model
 from app.schemas import ChatMessage, ChatRequest
-from app.selection import Selector
+from app.selection.estimator import Estimator
+from app.selection.selector import Selector
+from app.selection.turns import TurnClassifier
 from app.state.memory import MemoryStore
-from app.turns import TurnClassifier
 from tests.processes import CACHE
 
 PHOTO = "data:image/jpeg;base64,/9j/4AAQSkZJRg=="

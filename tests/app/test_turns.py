@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.embedding import Encoder, load_encoder
+from app.embedding.encoder import Encoder, load_encoder
 from app.errors import ConfigError
-from app.turns import (
+from app.selection.turns import (
     DEFAULT_TURNS,
     DEFAULT_WEIGHTS,
     PreviousTurn,

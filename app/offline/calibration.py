@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.choice import choose_batch
-from app.evaluation import Matrix, sweep_weights
-from app.labelled import Labelled
+from app.offline.evaluation import Matrix, sweep_weights
+from app.selection.labelled import Labelled
+from app.selection.utility import choose_batch
 
 BISECTIONS = 24
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from app.choice import choose_batch
-from app.neighbours import NeighbourIndex
-from app.profiles import LearnedProfiles
+from app.selection.neighbours import NeighbourIndex
+from app.selection.profiles import LearnedProfiles
+from app.selection.utility import choose_batch
 
 Matrix = NDArray[np.float64]
 PLAIN_KNN_K = 10

@@ -1,6 +1,6 @@
 """Circuit breakers shared by all workers through the state store.
 
-Each worker keeps its own breakers (``app.breaker``) on the request path, with no I/O there. At
+Each worker keeps its own breakers (``app.gateway.breaker``) on the request path, no I/O there. At
 most once a second it publishes the breakers it opened and adopts those opened elsewhere, so
 when one worker sees a provider fail repeatedly, all of them stop sending to it.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from app.breaker import CircuitBreakers
+from app.gateway.breaker import CircuitBreakers
 from app.state import StateStore, StateUnavailable
 
 SYNC_INTERVAL_S = 1.0

@@ -30,8 +30,8 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.errors import ConfigError
-from app.labelled import Labelled
-from app.neighbours import NeighbourIndex
+from app.selection.labelled import Labelled
+from app.selection.neighbours import NeighbourIndex
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

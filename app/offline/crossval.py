@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from app.embedding import Encoder, Vectors, count_tokens, load_encoder
-from app.estimator import Estimator, Matrix
-from app.evaluation import plain_knn
-from app.labelled import Labelled
-from app.profiles import LearnedProfiles, build_profiles
-from app.report import Report, build_report
+from app.embedding.encoder import Encoder, Vectors, count_tokens, load_encoder
+from app.offline.evaluation import plain_knn
+from app.offline.report import Report, build_report
+from app.selection.estimator import Estimator, Matrix
+from app.selection.labelled import Labelled
+from app.selection.profiles import LearnedProfiles, build_profiles
 
 
 def embed_cached(encoder: Encoder, prompts: list[str], cache_dir: Path | None = None) -> Vectors:

@@ -3,7 +3,7 @@
 Each routed decision is kept (embedding, chosen model, caller) for ``DECISION_TTL_S``. Feedback
 on a decision is accepted once (idempotent per decision id), only from the caller that got the
 decision, persisted in the store before the 2xx, then applied to the estimator as one labelled
-point of bounded weight (``app.estimator.FEEDBACK_WEIGHT``): enough agreeing feedback moves
+point of bounded weight (``estimator.FEEDBACK_WEIGHT``): enough agreeing feedback moves
 similar queries, unrelated queries keep their route, and no single caller can swing routing
 with one decision. Other workers pick new records up within ``SYNC_INTERVAL_S``; an admin reset
 starts a new epoch that every worker follows back to the built profiles.
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.errors import NotFound, PermissionDenied, RequestError
-from app.estimator import Estimator
-from app.selection import Decision
+from app.selection.estimator import Estimator
+from app.selection.selector import Decision
 from app.state import JsonDict, StateStore, StateUnavailable
 
 log = logging.getLogger(__name__)

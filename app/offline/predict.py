@@ -3,7 +3,7 @@
 Prompts are embedded in chunks of ``CHUNK``, one prompt per encoder run with the runs side by
 side, one per core: on 2 cores MiniLM is fastest that way (no padding, activations stay in
 cache; ``bench/embedding_speed.py``, ``bench/predict_speed.py``). The choice is
-``app.choice.choose_batch`` under the default preset, the same rule the service applies.
+``app.selection.utility.choose_batch`` under the default preset, the same rule the service applies.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from app.catalog import ModelEntry, load_catalog
-from app.choice import DEFAULT_PRESET, PRESETS, choose_batch
-from app.embedding import Encoder, count_tokens
+from app.embedding.encoder import Encoder, count_tokens
 from app.errors import ConfigError
-from app.estimator import Estimator, Prediction
-from app.profiles import LearnedProfiles
+from app.selection.estimator import Estimator, Prediction
+from app.selection.profiles import LearnedProfiles
+from app.selection.utility import DEFAULT_PRESET, PRESETS, choose_batch
 
 CHUNK = 1024
 OUTPUT_TOKENS = 300

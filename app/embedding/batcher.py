@@ -2,7 +2,7 @@
 
 Requests that arrive while the encoder is busy wait in a queue; when it frees up, everything
 queued is embedded in one encoder call (up to ``max_batch``), which runs the texts side by side
-on every core (``app.embedding.OnnxEncoder``). Under load that turns N thread hops and N
+on every core (``app.embedding.encoder.OnnxEncoder``). Under load that turns N thread hops and N
 one-core-at-a-time encodings into a few calls that keep both cores busy; with one request at a
 time it adds no waiting at all.
 """
@@ -15,7 +15,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from app.embedding import Encoder, Vectors
+from app.embedding.encoder import Encoder, Vectors
 
 
 class EmbeddingService:

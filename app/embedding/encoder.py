@@ -16,7 +16,7 @@ Three backends, one model (mean-pooled, L2-normalised all-MiniLM-L6-v2 by defaul
 ``model_id`` names the weights (a hash of them) and, for int8, the precision. Profiles record
 it; ``load_encoder(like=...)`` gives the encoder that reproduces a recorded id, and the estimator
 refuses profiles built with another. fp32 ONNX and torch share an id: they give the same vectors.
-The async side (cache, micro-batching) lives in ``app.embedding_service``.
+The async side (cache, micro-batching) lives in ``app.embedding.encoder.batcher``.
 """
 
 from __future__ import annotations

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
-from app.batch import catalog_prices, priced_costs
-from app.crossval import embed_cached, oof_predictions
-from app.embedding import Encoder, count_tokens
+from app.embedding.encoder import Encoder, count_tokens
 from app.errors import ConfigError
-from app.estimator import Estimator, Matrix, Prediction
-from app.evaluation import plain_knn
-from app.labelled import Labelled, read_labelled
-from app.profiles import LearnedProfiles
-from app.report import Report, build_report
+from app.offline.crossval import embed_cached, oof_predictions
+from app.offline.evaluation import plain_knn
+from app.offline.predict import catalog_prices, priced_costs
+from app.offline.report import Report, build_report
+from app.selection.estimator import Estimator, Matrix, Prediction
+from app.selection.labelled import Labelled, read_labelled
+from app.selection.profiles import LearnedProfiles
 
 
 def _aligned(data: Labelled, profiles: LearnedProfiles) -> Labelled:

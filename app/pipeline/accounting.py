@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.decision_log import Call
-from app.dispatch import Attempt
 from app.errors import UpstreamError
-from app.routing import Routed
+from app.gateway.dispatch import Attempt
+from app.pipeline.decision_log import Call
+from app.pipeline.decisions import Routed
 from app.schemas import ChatRequest, Usage
 from app.services import Services
 

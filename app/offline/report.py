@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from app import evaluation as ev
-from app.choice import PRESETS, choose_batch
-from app.labelled import Labelled
+from app.offline import evaluation as ev
+from app.selection.labelled import Labelled
+from app.selection.utility import PRESETS, choose_batch
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

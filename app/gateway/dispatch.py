@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from adapters.base import ChatAdapter
-from app.breaker import CircuitBreakers
 from app.errors import UpstreamAuthError, UpstreamBadRequest, UpstreamError, UpstreamTimeout
-from app.latency import LatencyTracker
+from app.gateway.breaker import CircuitBreakers
+from app.gateway.latency import LatencyTracker
 from app.schemas import ChatChunk, ChatCompletion, ChatRequest
 
 T = TypeVar("T")

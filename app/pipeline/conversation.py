@@ -3,7 +3,7 @@
 Clients are stateless: they send the whole history each turn (OpenAI messages, or the glasses'
 ``messages`` field). Two things make routing follow it:
 
-- **The turn's capabilities** (``vision``, ``web_search``) come from ``app.turns``: the learned
+- **The turn's capabilities** (``vision``, ``web_search``) come from ``app.selection.turns``: the
   turn classifier reads the last user turn, and for follow-ups the previous user turn and the
   capabilities that turn had. An image part alone never means ``vision``.
 - **What the previous turn was routed to.** After answering, the service stores the turn's
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import JsonValue
 
-from app.embedding_service import EmbeddingService
+from app.embedding.batcher import EmbeddingService
 from app.schemas import ChatMessage, ChatRequest
+from app.selection.turns import PreviousTurn, TurnClassifier, TurnContext
 from app.state import StateStore
-from app.turns import PreviousTurn, TurnClassifier, TurnContext
 
 log = logging.getLogger(__name__)
 

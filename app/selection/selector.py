@@ -5,7 +5,7 @@ caller asked for, and what the turn classifier says the turn is about), (2) asks
 for each profiled model's predicted quality and cost on the query embedding, (3) applies the
 constraints (allow-list, availability, open breaker, capabilities, context window,
 ``max_cost_usd``, observed latency against the request's deadline, having a profile at all),
-and (4) ranks the eligible models by ``quality - cost_weight * cost`` with ``app.choice`` --
+and (4) ranks the eligible models by ``quality - cost_weight * cost`` with ``utility``, --
 the same function batch ``predict`` uses. The ranked list is the fallback order.
 
 A follow-up keeps the model that answered the turn it follows when that model is still
@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.capabilities import prompt_tokens, required_capabilities
 from app.catalog import Catalog, ModelEntry
-from app.choice import PRESETS, rank
-from app.conversation import Turn
-from app.embedding import Vectors, count_tokens
-from app.estimator import Estimator
-from app.latency import LatencyTracker
+from app.embedding.encoder import Vectors, count_tokens
+from app.gateway.latency import LatencyTracker
+from app.pipeline.conversation import Turn
 from app.schemas import ChatRequest
+from app.selection.capabilities import prompt_tokens, required_capabilities
+from app.selection.estimator import Estimator
+from app.selection.utility import PRESETS, rank
 
 FOLLOWUP_MARGIN = 0.05
 """Utility a follow-up's previous model may trail the best by and still be kept."""

@@ -23,7 +23,7 @@ class CircuitBreakers:
         self.cooldown_s = cooldown_s
         self._states: dict[str, _State] = {}
         self.opened: list[str] = []
-        """Models this worker opened since the last ``app.breaker_sync`` publish."""
+        """Models this worker opened since the last ``app.gateway.breaker_sync`` publish."""
 
     def is_open(self, model: str) -> bool:
         """True while ``model`` must not be chosen (open, or half-open with a probe in flight)."""

@@ -32,7 +32,7 @@ from pydantic import JsonValue
 
 from app.catalog import Catalog
 from app.schemas import Usage
-from app.selection import Decision
+from app.selection.selector import Decision
 from app.state import JsonDict, StateStore
 
 log = logging.getLogger(__name__)

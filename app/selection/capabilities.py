@@ -1,7 +1,7 @@
 """Which capabilities a request needs, from what it carries and what the caller asked for.
 
 A model is eligible only if its catalog entry lists every needed capability. ``vision`` and
-``web_search`` are decided per turn from what is asked (``app.conversation``), not from what is
+``web_search`` are decided per turn from what is asked (``app.pipeline.conversation``), not what is
 attached: most photos sent along with a question are not what it is about. Only when no turn
 classifier runs (a custom embedding model it was not fitted on) does an image mean ``vision``.
 """

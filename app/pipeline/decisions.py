@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.capabilities import prompt_tokens
 from app.catalog import Catalog
-from app.embedding import count_tokens
+from app.embedding.encoder import count_tokens
 from app.errors import ModelNotFound, NoEligibleModel, UpstreamUnavailable
 from app.schemas import ChatMessage, ChatRequest, ContentPart, ImagePart, TextPart
-from app.selection import Decision, new_decision_id
+from app.selection.capabilities import prompt_tokens
+from app.selection.selector import Decision, new_decision_id
 from app.services import Services
 
 AUTO_MODELS = frozenset({"auto", "switchboard/auto"})

@@ -1,6 +1,6 @@
 """Predicting, for a query, each model's quality in [0, 1] and its cost in USD.
 
-Public API (used by ``app.selection.Selector`` and batch ``predict``):
+Public API (used by ``app.selection.selector.Selector`` and batch ``predict``):
 
     est = Estimator(learned, declared, aliases, encoder)   # once, at start-up, for the catalog
     est.models                                             # catalog ids that have a profile
@@ -75,9 +75,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from app.embedding import Encoder
+from app.embedding.encoder import Encoder
 from app.errors import ConfigError
-from app.profiles import DeclaredProfile, LearnedProfiles, shrunk_means
+from app.selection.profiles import DeclaredProfile, LearnedProfiles, shrunk_means
 
 Matrix = NDArray[np.float64]
 Vectors = NDArray[np.float32]

@@ -51,7 +51,7 @@ from app.errors import ConfigError
 Vector = NDArray[np.float32]
 
 CAPABILITIES = ("vision", "web_search")
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_WEIGHTS = DATA_DIR / "turn_classifier.json"
 DEFAULT_TURNS = DATA_DIR / "glasses_turns.jsonl"
 FORMAT = 1
