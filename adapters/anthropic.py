@@ -248,6 +248,8 @@ class AnthropicStream:
 
 
 class AnthropicAdapter(HttpAdapter):
+    FEATURES = frozenset({"developer_role", "max_completion_tokens", "stop"})
+
     def build(self, request: ChatRequest, *, stream: bool) -> httpx.Request:
         return build_request(self.endpoint, request, stream=stream)
 

@@ -20,6 +20,20 @@ from pydantic import SecretStr
 
 from app.schemas import ChatChunk, ChatCompletion, ChatRequest
 
+FIELD_FEATURES = (
+    "developer_role",
+    "max_completion_tokens",
+    "json_schema",
+    "seed",
+    "logprobs",
+    "parallel_tool_calls",
+    "stop",
+)
+"""Chat Completions fields a server may or may not take. An adapter class lists those its wire
+format carries (``FEATURES``); a catalog row narrows that for its server (``supports:``).
+``developer_role`` and ``max_completion_tokens`` are rewritten (to ``system``, ``max_tokens``)
+for a server without them; a request using any other one goes only to models that take it."""
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -34,7 +48,8 @@ class Endpoint:
 
 class ChatAdapter(Protocol):
     """One upstream chat model. ``stream`` always ends with a usage-only chunk when the
-    provider reports usage, whatever the client asked for; the gateway decides what to forward."""
+    provider reports usage, whatever the client asked for; the gateway decides what to forward.
+    Adapter classes also list the fields their format carries in ``FEATURES`` (see above)."""
 
     async def complete(self, request: ChatRequest) -> ChatCompletion: ...
 

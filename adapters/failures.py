@@ -5,7 +5,8 @@
     HTTP 408, 409, 5xx                    UpstreamUnavailable   (+ retry_after when sent)
     other HTTP 4xx                        UpstreamBadRequest
     connect error / connect timeout       UpstreamUnavailable
-    read, write or pool timeout           UpstreamTimeout
+    pool timeout (no free connection)     UpstreamBusy          (not the provider's fault)
+    read or write timeout                 UpstreamTimeout
     any other transport error             UpstreamUnavailable   (e.g. a dropped connection)
 
 ``retry_after`` comes from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date).
@@ -31,6 +32,7 @@ from adapters.base import Endpoint
 from app.errors import (
     UpstreamAuthError,
     UpstreamBadRequest,
+    UpstreamBusy,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamTimeout,
@@ -116,6 +118,8 @@ class Upstream:
         kind = type(failure).__name__
         if isinstance(failure, httpx.ConnectError | httpx.ConnectTimeout):
             return UpstreamUnavailable(f"cannot connect to {self.name} ({kind})")
+        if isinstance(failure, httpx.PoolTimeout):  # our pool is full: no call was made
+            return UpstreamBusy(f"no free connection to {self.name}", retry_after=1.0)
         if isinstance(failure, httpx.TimeoutException):
             return UpstreamTimeout(f"{self.name} did not answer in time ({kind})")
         return UpstreamUnavailable(f"the connection to {self.name} failed ({kind})")

@@ -265,6 +265,8 @@ class GeminiStream:
 
 
 class GeminiAdapter(HttpAdapter):
+    FEATURES = frozenset({"developer_role", "max_completion_tokens", "stop", "seed", "json_schema"})
+
     def build(self, request: ChatRequest, *, stream: bool) -> httpx.Request:
         return build_request(self.endpoint, request, stream=stream)
 

@@ -174,6 +174,8 @@ class OllamaStream:
 
 
 class OllamaAdapter(HttpAdapter):
+    FEATURES = frozenset({"developer_role", "max_completion_tokens", "stop", "seed", "json_schema"})
+
     def build(self, request: ChatRequest, *, stream: bool) -> httpx.Request:
         return build_request(self.endpoint, request, stream=stream)
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from adapters.base import Endpoint
+from adapters.base import FIELD_FEATURES, Endpoint
 from adapters.failures import Upstream
 from adapters.sse import SSEDecoder, SSEEvent
 from adapters.transport import HttpAdapter, StreamTranslator, json_request
@@ -101,6 +101,10 @@ class OpenAIStream:
 
 
 class OpenAICompatAdapter(HttpAdapter):
+    # What every OpenAI-compatible server takes; OpenAI's own rows add developer_role and
+    # max_completion_tokens (``supports:``), which llama.cpp and others ignore or refuse.
+    FEATURES = frozenset(FIELD_FEATURES) - {"developer_role", "max_completion_tokens"}
+
     def build(self, request: ChatRequest, *, stream: bool) -> httpx.Request:
         return build_request(self.endpoint, request, stream=stream)
 

@@ -22,6 +22,12 @@ ADAPTERS: dict[str, AdapterFactory] = {
 }
 
 
+def features(name: str) -> frozenset[str]:
+    """The Chat Completions fields adapter ``name``'s wire format carries."""
+    found: frozenset[str] = getattr(ADAPTERS[name], "FEATURES", frozenset())
+    return found
+
+
 def build_adapter(name: str, endpoint: Endpoint, client: httpx.AsyncClient) -> ChatAdapter:
     """The adapter called ``name`` for one endpoint; ValueError names the known adapters."""
     try:

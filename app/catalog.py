@@ -15,8 +15,8 @@ import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from adapters.base import Endpoint
-from adapters.registry import ADAPTERS
+from adapters.base import FIELD_FEATURES, Endpoint
+from adapters.registry import ADAPTERS, features
 from app.errors import ConfigError
 from app.selection.profiles import DeclaredProfile
 
@@ -62,6 +62,20 @@ class ModelEntry(BaseModel):
     launch: Launch | None = None
     profile_id: str | None = None
     profile: DeclaredProfile | None = None
+    supports: dict[str, bool] = Field(
+        default_factory=dict,
+        description="Chat Completions fields this server takes, where it differs from its "
+        "adapter's (adapters.base.FIELD_FEATURES), e.g. {developer_role: false}",
+    )
+    max_concurrency: int | None = Field(
+        default=None, gt=0, description="upstream calls at once (unset: only the total limit)"
+    )
+    queue_timeout_s: float = Field(
+        default=5.0, ge=0, description="how long a call waits for a free slot before 503"
+    )
+    stream_timeout_s: float = Field(
+        default=600.0, gt=0, description="the longest a whole streamed answer may take"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ModelEntry:
@@ -71,7 +85,18 @@ class ModelEntry(BaseModel):
             raise ValueError("needs base_url (or launch: for a server Switchboard starts)")
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be http(s): {self.base_url!r}")
+        unknown = sorted(set(self.supports) - set(FIELD_FEATURES))
+        if unknown:
+            raise ValueError(f"supports: unknown field {unknown[0]!r}; known: {FIELD_FEATURES}")
         return self
+
+    @property
+    def features(self) -> frozenset[str]:
+        """The Chat Completions fields this model's server takes (adapter's, then the row's)."""
+        found = set(features(self.adapter))
+        found.update(name for name, on in self.supports.items() if on)
+        found.difference_update(name for name, on in self.supports.items() if not on)
+        return frozenset(found)
 
     @property
     def data_name(self) -> str:

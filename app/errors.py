@@ -21,7 +21,11 @@ chaining the cause with ``raise ... from exc``. Messages never carry provider ke
         ├── UpstreamUnavailable           503  retryable (connect errors, 5xx, 408, 409)
         ├── UpstreamRateLimited           429  retryable (+ Retry-After)
         ├── UpstreamAuthError             502  not retryable (our key is wrong, not the caller's)
-        └── UpstreamBadRequest            400  not retryable (the provider rejected the request)
+        ├── UpstreamBadRequest            400  not retryable (the provider rejected the request)
+        └── UpstreamBusy                  503  no free slot for the call (+ Retry-After); not the
+                                               provider's fault: no breaker, no retry, next model
+
+``provider_fault`` says whether an error counts against the provider (breaker, latency record).
 """
 
 from __future__ import annotations
@@ -122,6 +126,7 @@ class UpstreamError(SwitchboardError):
     error_type = "upstream_error"
     code = "upstream_error"
     retryable = False
+    provider_fault = True
 
 
 class UpstreamTimeout(UpstreamError):
@@ -151,3 +156,11 @@ class UpstreamBadRequest(UpstreamError):
     status_code = 400
     error_type = "invalid_request_error"
     code = "upstream_bad_request"
+
+
+class UpstreamBusy(UpstreamError):
+    """Every slot for calls to the model is taken (``app.gateway.capacity``), or the pool is."""
+
+    status_code = 503
+    code = "overloaded"
+    provider_fault = False

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from app import http_errors
 from app.body_limit import BodyLimit
-from app.services import start_services, warm_in_background
+from app.services import start_services
 from app.settings import Settings, get_settings
 from routers import admin, chat, feedback, health, models, noa, route, ui
 
@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await start_services(settings)
         app.state.services = services
-        warm_in_background(services)
+        services.start_background()
         try:
             yield
         finally:

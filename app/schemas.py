@@ -106,6 +106,9 @@ class ChatRequest(BaseModel):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     seed: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    parallel_tool_calls: bool | None = None
     user: str | None = None
     tools: list[dict[str, JsonValue]] | None = None
     tool_choice: JsonValue | None = None

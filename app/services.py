@@ -1,14 +1,20 @@
-"""The long-lived objects of one running service, and how the lifespan builds and stops them.
+"""The composition root: every long-lived object of one running service, built and stopped here.
 
-Everything with a lifetime (httpx client, local model servers, encoder, adapters) is created
-in ``start_services`` and closed in ``Services.aclose``; routers receive ``Services`` through a
-typed dependency. Nothing here lives at module level.
+Everything with a lifetime (httpx client, local model servers, encoder, adapters, the pipeline,
+background tasks) is created in ``start_services`` and closed in ``Services.aclose``. Only the
+lifespan (``app.main``) and the FastAPI dependencies (``routers.deps``) see ``Services``; every
+other part gets the collaborators it uses. Nothing here lives at module level.
+
+Background tasks owned by the lifespan keep store I/O off the request path: feedback and
+breaker state from other workers are adopted once a second, and unsettled spend is replayed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,19 +24,26 @@ from threadpoolctl import threadpool_limits
 from adapters.base import ChatAdapter
 from adapters.registry import build_adapter
 from adapters.transcription import Transcriber, build_transcriber
-from app.catalog import Catalog, ModelEntry, load_catalog
+from app.catalog import Catalog, load_catalog
 from app.embedding.batcher import EmbeddingService
 from app.embedding.encoder import base_model_id, load_encoder
 from app.errors import ConfigError
+from app.gateway.availability import Availability
 from app.gateway.breaker import CircuitBreakers
 from app.gateway.breaker_sync import BreakerSync
-from app.gateway.dispatch import Gateway, RetryPolicy
+from app.gateway.capacity import Capacity, Limit
+from app.gateway.dispatch import Gateway, ModelLimits, RetryPolicy
 from app.gateway.latency import LatencyTracker
 from app.gateway.local_servers import LocalServer
 from app.metrics import Metrics
+from app.pipeline.accounting import Recorder
+from app.pipeline.completions import Completions, Limits
 from app.pipeline.conversation import Conversations
 from app.pipeline.decision_log import DecisionLog
+from app.pipeline.decisions import Decider
+from app.pipeline.ledger import Outbox
 from app.pipeline.response_cache import ResponseCache
+from app.selection.anchors import load_anchors
 from app.selection.estimator import Estimator
 from app.selection.feedback import FeedbackLoop
 from app.selection.profiles import load_profiles
@@ -41,27 +54,7 @@ from app.state import StateStore, open_store
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class Availability:
-    """Why a catalog model cannot be called right now (None when it can)."""
-
-    breakers: CircuitBreakers
-    local: dict[str, LocalServer] = field(default_factory=dict)
-    local_failures: dict[str, str] = field(default_factory=dict)
-
-    def __call__(self, entry: ModelEntry) -> str | None:
-        if entry.missing_key():
-            return f"unavailable: {entry.api_key_env} is not set"
-        if entry.launch is not None:
-            if entry.id in self.local_failures:
-                return f"unavailable: local server failed ({self.local_failures[entry.id]})"
-            server = self.local.get(entry.id)
-            if server is None or not server.running:
-                return "unavailable: local server not running"
-        if self.breakers.is_open(entry.id):
-            return "unavailable: circuit breaker open after repeated failures"
-        return None
+SYNC_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -78,17 +71,48 @@ class Services:
     adapters: dict[str, ChatAdapter]
     store: StateStore
     feedback: FeedbackLoop
-    cache: ResponseCache | None
     breaker_sync: BreakerSync
     latency: LatencyTracker
     conversations: Conversations
     decision_log: DecisionLog
+    outbox: Outbox
+    decider: Decider
+    completions: Completions
     transcriber: Transcriber | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work`` in a background task that the lifespan cancels at shutdown."""
+        task = asyncio.get_running_loop().create_task(_logged(name, work), name=name)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    def start_background(self) -> None:
+        """The periodic work that keeps store I/O off the request path."""
+        self.spawn("sync-state", self._sync_forever)
+        self.spawn("spend-outbox", self.outbox.run)
+        warm = getattr(self.transcriber, "warm", None)
+        if warm is not None:  # load the speech model now, so the first spoken turn does not wait
+            self.spawn("warm-transcriber", warm)
+
+    async def _sync_forever(self) -> None:
+        while True:
+            await self.sync_state()
+            await asyncio.sleep(SYNC_INTERVAL_S)
+
+    async def sync_state(self) -> None:
+        """Adopt feedback and open breakers recorded by other workers (and publish ours)."""
+        await self.feedback.sync(force=True)
+        await self.breaker_sync.sync(force=True)
 
     async def aclose(self) -> None:
         for task in self.background:
             task.cancel()
+        for task in list(self.background):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.completions.drain()
+        await self.outbox.drain()
         if self.transcriber is not None:
             await self.transcriber.aclose()
         await self.decision_log.drain()
@@ -99,6 +123,15 @@ class Services:
         await self.http.aclose()
         for server in self.availability.local.values():
             await server.stop()
+
+
+async def _logged(name: str, work: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await work()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a background task must never take the service down
+        log.error("background task %s failed: %s: %s", name, type(exc).__name__, exc)
 
 
 async def _start_local(
@@ -122,6 +155,33 @@ async def _start_local(
     return servers, failures
 
 
+def _gateway(
+    settings: Settings,
+    catalog: Catalog,
+    adapters: dict[str, ChatAdapter],
+    breakers: CircuitBreakers,
+    latency: LatencyTracker,
+) -> Gateway:
+    policy = RetryPolicy(
+        settings.retries, settings.max_fallbacks, settings.backoff_base_s, settings.backoff_max_s
+    )
+    capacity = Capacity(
+        {
+            m.id: Limit(m.max_concurrency, settings.upstream_queue, m.queue_timeout_s)
+            for m in catalog.models
+            if m.max_concurrency is not None
+        },
+        Limit(
+            settings.max_upstream_concurrency,
+            settings.upstream_queue,
+            settings.upstream_queue_timeout_s,
+        ),
+    )
+    limits = {m.id: ModelLimits(m.timeout_s, m.stream_timeout_s) for m in catalog.models}
+    return Gateway(adapters, breakers, policy, latency, hedge=settings.hedge,
+                   capacity=capacity, limits=limits)  # fmt: skip
+
+
 async def start_services(settings: Settings) -> Services:
     # One query at a time is a matrix-vector product: BLAS threads only add wake-up latency
     # (measured: 8 ms instead of 0.5 ms for 10k x 384 on 2 cores). Concurrency comes from requests.
@@ -135,14 +195,30 @@ async def start_services(settings: Settings) -> Services:
         cache_dir,
         like=learned.embedding_model if learned else None,
     )
+    declared = {m.id: m.profile for m in catalog.models if m.profile is not None}
     estimator = Estimator(
         learned,
-        declared={m.id: m.profile for m in catalog.models if m.profile is not None},
+        declared=declared,
         aliases={m.id: m.data_name for m in catalog.models},
         encoder=encoder,
+        neutral=catalog.ids,
+        anchors=load_anchors(encoder, cache_dir)
+        if any(p.kinds for p in declared.values())
+        else None,
     )
+    if estimator.neutral:
+        log.warning(
+            "no capability profile for %s: routed at the neutral level %.2f until profiled "
+            "(switchboard profiles bootstrap --models %s --out DIR, then SWITCHBOARD_PROFILES=DIR)",
+            ", ".join(estimator.neutral),
+            estimator.neutral_level,
+            ",".join(estimator.neutral),
+        )
     local, failures = await _start_local(catalog, settings, cache_dir)
-    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+    pool = settings.max_upstream_concurrency
+    http = httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=min(pool, 64))
+    )
     adapters = {}
     for entry in catalog.models:
         server = local.get(entry.id)
@@ -152,9 +228,6 @@ async def start_services(settings: Settings) -> Services:
         adapters[entry.id] = build_adapter(entry.adapter, endpoint, http)
     breakers = CircuitBreakers(settings.breaker_failures, settings.breaker_cooldown_s)
     availability = Availability(breakers, local, failures)
-    policy = RetryPolicy(
-        settings.retries, settings.max_fallbacks, settings.backoff_base_s, settings.backoff_max_s
-    )
     latency = LatencyTracker()
     selector = Selector(
         catalog,
@@ -166,26 +239,55 @@ async def start_services(settings: Settings) -> Services:
     )
     store = open_store(settings.redis_url.get_secret_value() if settings.redis_url else None)
     embeddings = EmbeddingService(encoder, cache_size=settings.embedding_cache_size)
+    metrics = Metrics()
+    feedback = FeedbackLoop(store, estimator)
+    conversations = Conversations(_turn_classifier(encoder.model_id), embeddings, store)
+    decision_log = DecisionLog(store, catalog)
+    gateway = _gateway(settings, catalog, adapters, breakers, latency)
+    outbox = Outbox(store)
+    decider = Decider(catalog, selector, embeddings, conversations, feedback, availability, metrics)
+    cache = (
+        ResponseCache(store, settings.cache_ttl_s, settings.cache_similarity)
+        if settings.cache_ttl_s > 0
+        else None
+    )
+    completions = Completions(
+        catalog=catalog,
+        decider=decider,
+        gateway=gateway,
+        store=store,
+        outbox=outbox,
+        recorder=Recorder(catalog, metrics, decision_log),
+        conversations=conversations,
+        embeddings=embeddings,
+        cache=cache,
+        limits=Limits(
+            fail_open=settings.fail_open,
+            default_output_tokens=settings.default_output_tokens,
+            max_fallbacks=settings.max_fallbacks,
+            max_hedges=settings.max_hedges,
+        ),
+    )
     return Services(
         settings=settings,
         catalog=catalog,
-        metrics=Metrics(),
+        metrics=metrics,
         availability=availability,
         http=http,
         embeddings=embeddings,
         estimator=estimator,
         selector=selector,
-        gateway=Gateway(adapters, breakers, policy, latency, hedge=settings.hedge),
+        gateway=gateway,
         adapters=adapters,
         store=store,
-        feedback=FeedbackLoop(store, estimator),
-        cache=ResponseCache(store, settings.cache_ttl_s, settings.cache_similarity)
-        if settings.cache_ttl_s > 0
-        else None,
+        feedback=feedback,
         breaker_sync=BreakerSync(store, breakers),
         latency=latency,
-        conversations=Conversations(_turn_classifier(encoder.model_id), embeddings, store),
-        decision_log=DecisionLog(store, catalog),
+        conversations=conversations,
+        decision_log=decision_log,
+        outbox=outbox,
+        decider=decider,
+        completions=completions,
         transcriber=_transcriber(settings, http, cache_dir),
     )
 
@@ -199,23 +301,6 @@ def _transcriber(
     except ConfigError as exc:
         log.error("speech transcription unavailable: %s", exc.message)
         return None
-
-
-def warm_in_background(services: Services) -> None:
-    """Load the local speech model after start-up, so the first spoken turn does not wait."""
-    warm = getattr(services.transcriber, "warm", None)
-    if warm is None:
-        return
-
-    async def run() -> None:
-        try:
-            await warm()
-        except Exception as exc:  # the first spoken turn will report it, as a 5xx with a reason
-            log.error("speech model not loaded: %s", exc)
-
-    task = asyncio.get_running_loop().create_task(run(), name="warm-transcriber")
-    services.background.add(task)
-    task.add_done_callback(services.background.discard)
 
 
 def _turn_classifier(model_id: str) -> TurnClassifier | None:

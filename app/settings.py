@@ -49,6 +49,18 @@ class Settings(BaseSettings):
         default=True,
         description="under a deadline, start the next model when one is slower than its p95",
     )
+    max_hedges: int = Field(
+        default=1, ge=0, le=3, description="extra calls a request's hedging may start"
+    )
+    max_upstream_concurrency: int = Field(
+        default=256, gt=0, description="upstream calls at once, all models together"
+    )
+    upstream_queue: int = Field(
+        default=256, ge=0, description="calls that may wait for a free upstream slot"
+    )
+    upstream_queue_timeout_s: float = Field(
+        default=5.0, ge=0, description="how long a call waits for a free slot before 503"
+    )
 
     manage_local: bool = Field(
         default=True, description="start catalog models marked `launch:` (llama.cpp) as children"

@@ -1,4 +1,9 @@
-"""Typed dependencies that hand the lifespan's objects to the routers."""
+"""FastAPI dependencies per role: each router asks for what it uses, not the whole service.
+
+``CallerDep`` is the authenticated caller of the OpenAI-style APIs (``Authorization: Bearer``,
+or Anthropic's ``x-api-key``); ``CompletionsDep`` the request pipeline. The lifespan's
+``Services`` (``app.services``) is read only here.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.catalog import Catalog
+from app.gateway.availability import Availability
+from app.metrics import Metrics
+from app.pipeline.access import Caller, authenticate
+from app.pipeline.completions import Completions
 from app.services import Services
+from app.settings import Settings
+from app.state import StateStore
 
 
 def get_services(request: Request) -> Services:
@@ -15,3 +27,48 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def _completions(services: ServicesDep) -> Completions:
+    return services.completions
+
+
+def _settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def _store(services: ServicesDep) -> StateStore:
+    return services.store
+
+
+def _catalog(services: ServicesDep) -> Catalog:
+    return services.catalog
+
+
+def _availability(services: ServicesDep) -> Availability:
+    return services.availability
+
+
+def _metrics(services: ServicesDep) -> Metrics:
+    return services.metrics
+
+
+CompletionsDep = Annotated[Completions, Depends(_completions)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+StoreDep = Annotated[StateStore, Depends(_store)]
+CatalogDep = Annotated[Catalog, Depends(_catalog)]
+AvailabilityDep = Annotated[Availability, Depends(_availability)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+
+
+async def _caller(request: Request, settings: SettingsDep, store: StoreDep) -> Caller:
+    authorization = request.headers.get("authorization")
+    api_key = request.headers.get("x-api-key")
+    if not authorization and api_key:  # the Anthropic SDK's way of sending a key
+        authorization = f"Bearer {api_key}"
+    key = await authenticate(store, authorization, required=settings.require_api_key,
+                             fail_open=settings.fail_open)  # fmt: skip
+    return Caller(key)
+
+
+CallerDep = Annotated[Caller, Depends(_caller)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
@@ -22,24 +22,22 @@ from app.errors import (
     InvalidUpload,
     PayloadTooLarge,
     RequestError,
-    UpstreamError,
 )
 from app.glasses.turn import (
     PROMPTLESS_QUESTION,
+    GlassesTurn,
     Photo,
-    Turn,
     check_image,
     loads_location,
     parse_history,
     short_field,
 )
-from app.pipeline.access import admit, authenticate, settle
-from app.pipeline.accounting import Outcome, call_estimate, record
-from app.pipeline.decisions import fit_to_model, route
+from app.pipeline.access import Caller, authenticate
+from app.pipeline.completions import Answer, Call
 from app.schemas import ChatMessage, RoutingPreferences
 from app.services import Services
-from app.state import ApiKeyRecord
-from routers.deps import ServicesDep
+from app.state import JsonDict
+from routers.deps import CompletionsDep, ServicesDep
 
 MAX_AUDIO_BYTES = 16 * 1024 * 1024
 MAX_PROMPT_CHARS = 4000
@@ -54,7 +52,7 @@ def build_router(path: str) -> APIRouter:
     return router
 
 
-async def _caller(services: Services, request: Request) -> ApiKeyRecord | None:
+async def _caller(services: Services, request: Request) -> Caller:
     """Authenticate by the configured header: a fixed secret, or a Switchboard API key."""
     settings = services.settings
     value = request.headers.get(settings.noa_auth_header)
@@ -63,11 +61,12 @@ async def _caller(services: Services, request: Request) -> ApiKeyRecord | None:
         given = (value or "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise AuthenticationError(f"missing or wrong {settings.noa_auth_header} header")
-        return None
+        return Caller()
     if value and " " not in value.strip():
         value = f"Bearer {value.strip()}"  # the app sends the bare key as the header value
-    return await authenticate(services.store, value, required=settings.require_api_key,
-                              fail_open=settings.fail_open)  # fmt: skip
+    key = await authenticate(services.store, value, required=settings.require_api_key,
+                             fail_open=settings.fail_open)  # fmt: skip
+    return Caller(key)
 
 
 async def _read(upload: UploadFile | None, name: str, limit: int) -> bytes | None:
@@ -112,6 +111,7 @@ class NoaFields(BaseModel):
 async def noa(
     request: Request,
     services: ServicesDep,
+    completions: CompletionsDep,
     fields: Annotated[NoaFields, Form()],
     audio: Annotated[UploadFile | None, File()] = None,
     image: Annotated[UploadFile | None, File()] = None,
@@ -119,8 +119,7 @@ async def noa(
     """One glasses turn, answered as the Frame app expects."""
     started = time.perf_counter()
     settings = services.settings
-    key = await _caller(services, request)
-    tenant = key.id if key else None
+    caller = await _caller(services, request)
     history = parse_history(fields.messages, settings.noa_max_history)
     audio_bytes = await _read(audio, "audio", MAX_AUDIO_BYTES)
     image_bytes = await _read(image, "image", settings.noa_max_image_bytes)
@@ -138,7 +137,7 @@ async def noa(
         question = PROMPTLESS_QUESTION
     if not question:
         raise InvalidUpload("no speech was recognised in the recording", param="audio")
-    chat = Turn(
+    chat = GlassesTurn(
         question=question,
         history=history,
         photo=photo,
@@ -151,61 +150,46 @@ async def noa(
     if promptless:  # "what am I looking at": the photo is the question
         chat.switchboard = RoutingPreferences(capabilities=["vision"])
 
-    deadline = max(started + settings.noa_deadline_s, time.perf_counter() + MIN_ANSWER_S)
     routing_started = time.perf_counter()
-    # A glasses user is better told "I can't see it" by a text model than shown an error.
-    routed = await route(services, chat, tenant, may_answer_blind=True,
-                         deadline_s=max(0.0, deadline - routing_started))  # fmt: skip
-    routing_s = time.perf_counter() - routing_started
-    admission = await admit(services.store, key, *call_estimate(services, chat, routed),
-                            fail_open=settings.fail_open)  # fmt: skip
-    try:
-        completion, attempt = await services.gateway.complete(
-            chat, routed.order, deadline=deadline, prepare=fit_to_model(services.catalog)
-        )
-    except UpstreamError as exc:
-        record(services, Outcome(routed, None, exc, time.perf_counter() - started))
-        await settle(services.store, admission, 0.0)
-        raise
-    answer = (completion.choices[0].message.content or "").strip() if completion.choices else ""
-    decision = routed.decision
-    await services.conversations.remember(
-        tenant, chat.messages, answer, attempt.model, decision.capabilities
-    )
-    elapsed = time.perf_counter() - started
-    own_s = max(0.0, elapsed - attempt.upstream_s - transcription_s)
-    outcome = Outcome(routed, attempt, None, elapsed, completion.usage, overhead_override_s=own_s)
-    cost = record(services, outcome)
-    await settle(services.store, admission, cost)
-    body: dict[str, Any] = {
-        "user_prompt": question if audio_bytes or not promptless else "",
-        "message": answer,
+    deadline = max(started + settings.noa_deadline_s, routing_started + MIN_ANSWER_S)
+    call = Call(chat, caller, api="noa", started=routing_started,
+                deadline_s=max(0.0, deadline - routing_started))  # fmt: skip
+    answer = await completions.run(call)
+    body = _reply(answer, question if audio_bytes or not promptless else "", transcription_s,
+                  time.perf_counter() - started)  # fmt: skip
+    return JSONResponse(body, headers=answer.report.headers())
+
+
+def _reply(answer: Answer, user_prompt: str, transcription_s: float, total_s: float) -> JsonDict:
+    """The JSON the Frame app reads: the transcript, the answer, and what happened."""
+    completion, report = answer.completion, answer.report
+    message = (completion.choices[0].message.content or "").strip() if completion.choices else ""
+    decision, attempt = report.decision, report.attempt
+    routing_s = report.routed.routing_s if report.routed else 0.0
+    model_s = attempt.upstream_s if attempt else 0.0
+    return {
+        "user_prompt": user_prompt,
+        "message": message,
         "debug": {
-            "topic_changed": decision.topic_changed,
-            "followup": decision.followup,
-            "model": attempt.model,
-            "capabilities_used": decision.capabilities,
-            "capabilities_unmet": decision.unmet_capabilities,
-            "fallbacks": attempt.fallbacks,
-            "hedged": attempt.hedged,
-            "decision_id": decision.decision_id,
-            "cost_usd": cost,
+            "topic_changed": decision.topic_changed if decision else False,
+            "followup": decision.followup if decision else False,
+            "model": report.model,
+            "capabilities_used": list(decision.capabilities) if decision else [],
+            "capabilities_unmet": list(decision.unmet_capabilities) if decision else [],
+            "fallbacks": list(attempt.fallbacks) if attempt else [],
+            "hedged": list(attempt.hedged) if attempt else [],
+            "decision_id": decision.decision_id if decision else None,
+            "cost_usd": report.cost_usd,
             "timings": {
                 "transcription_ms": round(transcription_s * 1000, 1),
                 "routing_ms": round(routing_s * 1000, 2),
-                "model_ms": round(attempt.upstream_s * 1000, 1),
-                "switchboard_ms": round(own_s * 1000, 2),
-                "total_ms": round(elapsed * 1000, 1),
+                "model_ms": round(model_s * 1000, 1),
+                "switchboard_ms": round(report.overhead_s * 1000, 2),
+                "total_ms": round(total_s * 1000, 1),
             },
             "token_usage": completion.usage.model_dump() if completion.usage else None,
         },
     }
-    headers = {
-        "x-switchboard-model": attempt.model,
-        "x-switchboard-decision-id": decision.decision_id,
-        "x-switchboard-overhead-ms": f"{own_s * 1000:.2f}",
-    }
-    return JSONResponse(body, headers=headers | admission.headers)
 
 
 async def _inputs(

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
-from app.pipeline.access import authenticate
-from app.pipeline.decisions import decide
+from app.pipeline.completions import Call
 from app.schemas import ChatRequest
-from routers.deps import ServicesDep
+from app.selection.selector import Decision
+from routers.deps import CallerDep, CompletionsDep
 
 router = APIRouter(tags=["routing"])
 
 
-@router.post("/v1/route")
-async def route_only(
-    body: ChatRequest,
-    services: ServicesDep,
-    authorization: Annotated[str | None, Header()] = None,
-) -> dict[str, Any]:
-    settings = services.settings
-    key = await authenticate(services.store, authorization, required=settings.require_api_key,
-                             fail_open=settings.fail_open)  # fmt: skip
-    decision = await decide(services, body, key.id if key else None)
+def decision_body(decision: Decision) -> dict[str, Any]:
+    """The decision with every candidate, as ``/v1/route`` and the console show it."""
     return {
         "model": decision.model,
         "decision_id": decision.decision_id,
@@ -42,7 +35,18 @@ async def route_only(
                 "utility": None if c.utility is None else round(c.utility, 6),
                 "eligible": c.eligible,
                 "reason": c.reason,
+                "source": c.source,
+                "feedback": c.feedback,
+                "capability_bonus": c.bonus,
             }
             for c in decision.candidates
         ],
     }
+
+
+@router.post("/v1/route")
+async def route_only(
+    body: ChatRequest, caller: CallerDep, completions: CompletionsDep
+) -> JSONResponse:
+    decision, headers = await completions.explain(Call(body, caller, api="route"))
+    return JSONResponse(decision_body(decision), headers=headers)

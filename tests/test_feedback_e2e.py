@@ -93,32 +93,37 @@ def test_feedback_is_idempotent_and_validated(workers: tuple[str, str]) -> None:
     assert httpx.post(f"{a}/v1/feedback", json=unknown).status_code == 400
 
 
+def _key(url: str, name: str) -> dict[str, str]:
+    admin = {"authorization": "Bearer admin-for-feedback"}
+    created = httpx.post(f"{url}/v1/admin/keys", json={"name": name}, headers=admin)
+    assert created.status_code == 201, created.text
+    return {"authorization": f"Bearer {created.json()['key']}"}
+
+
 def test_response_cache_is_shared_and_keyed(workers: tuple[str, str]) -> None:
     a, b = workers
+    key = _key(a, "cache-user")
     body = {
         "model": "auto",
         "messages": [{"role": "user", "content": "Name a planet."}],
         "max_tokens": 4,
     }
-    first = httpx.post(f"{a}/v1/chat/completions", json=body, timeout=60)
-    second = httpx.post(f"{b}/v1/chat/completions", json=body, timeout=60)
+
+    def cache(url: str, sent: dict[str, object], headers: dict[str, str]) -> str | None:
+        reply = httpx.post(f"{url}/v1/chat/completions", json=sent, headers=headers, timeout=60)
+        assert reply.status_code == 200, reply.text
+        return reply.headers.get("x-switchboard-cache")
+
+    first = httpx.post(f"{a}/v1/chat/completions", json=body, headers=key, timeout=60)
+    second = httpx.post(f"{b}/v1/chat/completions", json=body, headers=key, timeout=60)
     assert first.headers["x-switchboard-cache"] == "miss"
-    assert second.headers["x-switchboard-cache"] == "hit"
+    assert second.headers["x-switchboard-cache"] == "hit"  # on another worker
     assert second.json()["choices"] == first.json()["choices"]
     other = {**body, "messages": [{"role": "user", "content": "Name a planet that is not Earth."}]}
-    assert (
-        httpx.post(f"{b}/v1/chat/completions", json=other, timeout=60).headers[
-            "x-switchboard-cache"
-        ]
-        == "miss"
-    )
-    hotter = {**body, "temperature": 1.5}
-    assert (
-        httpx.post(f"{b}/v1/chat/completions", json=hotter, timeout=60).headers[
-            "x-switchboard-cache"
-        ]
-        == "miss"
-    )
+    assert cache(b, other, key) == "miss"
+    assert cache(b, {**body, "temperature": 1.5}, key) == "miss"
+    assert cache(b, body, _key(a, "someone-else")) == "miss"  # per key
+    assert cache(b, body, {}) is None  # anonymous callers share nothing, so nothing is cached
 
 
 def test_cache_hits_count_against_the_keys_rate_limit(workers: tuple[str, str]) -> None:

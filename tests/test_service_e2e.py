@@ -116,18 +116,21 @@ def test_route_explains_every_candidate(service: str) -> None:
     assert gpt["cost_usd"] > 0
 
 
-def test_image_needs_vision_and_no_local_model_has_it(service: str) -> None:
+def test_a_photo_question_with_no_model_that_can_see_is_answered_blind(service: str) -> None:
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
     message = {"role": "user", "content": [{"type": "text", "text": "What is this?"}, image]}
-    body = {"model": "auto", "messages": [message]}
+    body = {"model": "auto", "messages": [message], "max_tokens": 8}
     decision = httpx.post(f"{service}/v1/route", json=body).json()
-    assert decision["capabilities"] == ["vision"]
-    assert decision["model"] is None
+    assert decision["capabilities"] == ["vision"]  # inferred: preferred, never required
+    assert decision["model"] == LOCAL and decision["unmet_capabilities"] == ["vision"]
     local = next(c for c in decision["candidates"] if c["model"] == LOCAL)
-    assert local["reason"] == "lacks capability vision"
-    reply = httpx.post(f"{service}/v1/chat/completions", json=body)
-    assert reply.status_code == 400
-    assert reply.json()["error"]["code"] == "no_eligible_model"
+    assert local["eligible"] and local["capability_bonus"] == 0.0
+    reply = httpx.post(f"{service}/v1/chat/completions", json=body, timeout=120)
+    assert reply.status_code == 200, reply.text
+    asked = {**body, "switchboard": {"capabilities": ["vision"]}}  # asked for: a hard need
+    refused = httpx.post(f"{service}/v1/chat/completions", json=asked)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "no_eligible_model"
 
 
 def test_allow_list_and_max_cost_constrain_the_choice(service: str) -> None:

@@ -234,15 +234,19 @@ def test_live_decisions_show_every_call_and_filter_by_model(
     service: str, browser: WebDriver
 ) -> None:
     body = {"model": STRONG, "messages": [{"role": "user", "content": HELLO}], "max_tokens": 4}
-    assert _chat(service, body) == 200  # calls from outside the console show up too,
-    assert _chat(service, body) == 200  # and this one is answered from the response cache
+    created = httpx.post(f"{service}/v1/admin/keys", json={"name": "outside-app"},
+                         headers={"authorization": f"Bearer {ADMIN}"})  # fmt: skip
+    assert created.status_code == 201, created.text
+    key = {"authorization": f"Bearer {created.json()['key']}"}
+    assert _chat(service, body, **key) == 200  # calls from outside the console show up too,
+    assert _chat(service, body, **key) == 200  # and this one is answered from the response cache
     _tab(browser, "live")
     _wait(browser).until(lambda b: len(_rows(b, f'#decisions tr[data-model="{STRONG}"]')) == 2)
     rows = _rows(browser, "#decisions tbody tr")
     assert [r.get_attribute("data-model") for r in rows] == [STRONG, STRONG, CHEAP, CHEAP]
     cache = [r.find_elements(By.TAG_NAME, "td")[-1].text for r in rows]
     assert cache == ["hit", "—", "—", "—"]
-    assert "anonymous" in rows[1].text and "ms" in rows[1].text
+    assert "outside-app" in rows[1].text and "ms" in rows[1].text
     Select(_by_id(browser, "live-model")).select_by_value(CHEAP)
     _wait(browser).until(lambda b: len(_rows(b, "#decisions tbody tr")) == 2)
     assert {r.get_attribute("data-model") for r in _rows(browser, "#decisions tbody tr")} == {CHEAP}

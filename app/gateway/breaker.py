@@ -40,6 +40,13 @@ class CircuitBreakers:
         if state is not None and state.opened_at is not None:
             state.probing = True
 
+    def release(self, model: str) -> None:
+        """A call ended with no verdict on the provider (the caller left, a 4xx, our own limit):
+        a half-open probe is over, so the next call probes again."""
+        state = self._states.get(model)
+        if state is not None:
+            state.probing = False
+
     def success(self, model: str) -> None:
         self._states.pop(model, None)
 

@@ -116,7 +116,7 @@ def short_field(value: str | None, name: str) -> str | None:
 
 
 @dataclass
-class Turn:
+class GlassesTurn:
     """One glasses turn, as the endpoint received it (after transcription)."""
 
     question: str

@@ -1,36 +1,43 @@
-"""Who is calling, and may they: API keys, rate limits (requests and tokens per minute), budgets.
+"""Who is calling: API keys, and the ``Caller`` every request path carries.
 
 Keys are optional: without ``SWITCHBOARD_REQUIRE_API_KEY`` an anonymous call is served without
 limits. A presented Switchboard key (``sk-sb-...``) must be valid (401 otherwise: revoked keys
-stop working) and its limits apply; any other bearer token, such as the placeholder an OpenAI SDK
-insists on, counts as anonymous unless keys are required. A budget is
-enforced by reserving the call's estimated cost before the call (atomic in Redis, so 50
-concurrent calls cannot overspend) and settling with the actual cost after it, streamed or not.
-Set ``max_tokens`` for a hard cap: the estimate assumes that many output tokens.
+stop working); any other bearer token, such as the placeholder an OpenAI SDK insists on, counts
+as anonymous unless keys are required. The key's rate limits and budget are applied per request
+by ``app.pipeline.ledger``.
 
 If the shared store is down, ``SWITCHBOARD_FAIL_OPEN`` (default true) serves calls without
-limits rather than refusing them; routing never depends on the store.
+checking the key rather than refusing them; routing never depends on the store.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from app.errors import AuthenticationError, RateLimited
-from app.state import KEY_PREFIX, ApiKeyRecord, RateDecision, StateStore, StateUnavailable
+from app.errors import AuthenticationError
+from app.state import KEY_PREFIX, ApiKeyRecord, StateStore, StateUnavailable
 
 log = logging.getLogger(__name__)
-WINDOW_S = 60.0
 
 
-@dataclass
-class Admission:
-    """A call let in: what it reserved, and the rate-limit headers to send back."""
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a Switchboard API key, or nobody in particular (``key`` None)."""
 
     key: ApiKeyRecord | None = None
-    reserved_usd: float = 0.0
-    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tenant(self) -> str | None:
+        """What per-caller state is kept under (conversation memory, decisions, cache)."""
+        return self.key.id if self.key else None
+
+    @property
+    def name(self) -> str | None:
+        return self.key.name if self.key else None
+
+
+ANONYMOUS = Caller()
 
 
 def bearer(authorization: str | None) -> str | None:
@@ -60,51 +67,3 @@ async def authenticate(
     if record is None:
         raise AuthenticationError("invalid API key")
     return record
-
-
-def _headers(kind: str, decision: RateDecision) -> dict[str, str]:
-    return {
-        f"x-ratelimit-limit-{kind}": str(decision.limit),
-        f"x-ratelimit-remaining-{kind}": str(decision.remaining),
-        f"x-ratelimit-reset-{kind}": f"{decision.reset_s:.3f}s",
-    }
-
-
-async def admit(
-    store: StateStore, key: ApiKeyRecord | None, tokens: int, cost_usd: float, *, fail_open: bool
-) -> Admission:
-    """Apply the key's limits to a call of ~``tokens`` tokens and ~``cost_usd``; raise 429."""
-    admission = Admission(key)
-    if key is None:
-        return admission
-    try:
-        for kind, limit, amount in (("requests", key.rpm, 1), ("tokens", key.tpm, tokens)):
-            if limit is None:
-                continue
-            decision = await store.hit(f"{key.id}:{kind}", amount, limit, WINDOW_S)
-            admission.headers |= _headers(kind, decision)
-            if not decision.allowed:
-                raise RateLimited(f"rate limit of {limit} {kind} per minute reached for this key",
-                                  retry_after=decision.retry_after)  # fmt: skip
-        if key.budget_usd is not None:
-            if not await store.reserve(key.id, cost_usd, key.budget_usd):
-                raise RateLimited(f"the key's budget of ${key.budget_usd:g} is spent",
-                                  code="insufficient_quota", retry_after=3600)  # fmt: skip
-            admission.reserved_usd = cost_usd
-    except StateUnavailable:
-        if not fail_open:
-            raise
-        log.warning("state store down: serving without rate limits or budget (fail open)")
-    return admission
-
-
-async def settle(store: StateStore, admission: Admission, actual_usd: float) -> None:
-    """Record a finished call's spend and release its reservation."""
-    if admission.key is None:
-        return
-    try:
-        await store.settle(admission.key.id, admission.reserved_usd, actual_usd)
-    except StateUnavailable:
-        log.error(
-            "state store down: %.6f USD spent by %s not recorded", actual_usd, admission.key.id
-        )

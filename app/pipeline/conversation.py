@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 from pydantic import JsonValue
 
 from app.embedding.batcher import EmbeddingService
 from app.schemas import ChatMessage, ChatRequest
+from app.selection.capabilities import TurnAnalysis
 from app.selection.turns import PreviousTurn, TurnClassifier, TurnContext
 from app.state import StateStore
 
@@ -35,17 +35,6 @@ log = logging.getLogger(__name__)
 
 MEMORY_TTL_S = 6 * 3600
 """How long a turn's routing is remembered for the follow-up that may come."""
-
-
-@dataclass(frozen=True)
-class Turn:
-    """What the router knows about the request's last user turn."""
-
-    capabilities: tuple[str, ...]
-    followup: bool = False
-    topic_changed: bool = False
-    previous_model: str | None = None  # the model that answered the turn this one follows
-    scores: dict[str, float] | None = None
 
 
 def _conversational(messages: list[ChatMessage]) -> list[ChatMessage]:
@@ -82,15 +71,15 @@ class Conversations:
 
     async def analyse(
         self, request: ChatRequest, embedding: np.ndarray, tenant: str | None
-    ) -> Turn:
+    ) -> TurnAnalysis:
         """The capabilities and conversational position of the request's last user turn."""
         before, last = _history(request.messages)
         if last is None:
-            return Turn(())
+            return TurnAnalysis(())
         # An earlier photo is still in the model's context, so a follow-up may still need vision.
         has_image = any(m.has_image() for m in request.messages if m.role == "user")
         if self.classifier is None:  # no classifier for this embedding model: images mean vision
-            return Turn(("vision",) if has_image else ())
+            return TurnAnalysis(("vision",) if has_image else ())
         users = [m for m in before if m.role == "user" and m.text().strip()]
         remembered = await self._recall(tenant, before) if users else None
         previous: list[PreviousTurn] = []
@@ -110,7 +99,7 @@ class Conversations:
         decision = self.classifier.decide(
             embedding, previous_embedding, TurnContext(last.text(), has_image, previous)
         )
-        return Turn(
+        return TurnAnalysis(
             decision.capabilities,
             decision.followup,
             decision.topic_changed,

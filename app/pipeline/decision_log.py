@@ -1,7 +1,7 @@
 """The decision log: where every finished call went and what it cost, for the operator console.
 
-``accounting.record`` hands each finished call here (``DecisionLog.write``). The write goes to the
-state store in a background task: the reply never waits for it, and a failing store costs a
+The pipeline's ``Recorder`` hands each finished call here (``DecisionLog.write``). The write goes
+to the state store in a background task: the reply never waits for it, and a failing store costs a
 warning in the log, never the user's call. Two things are kept, both shared by every worker
 through the store:
 
@@ -49,7 +49,7 @@ WINDOWS = {"hour": 3600, "day": 24 * 3600}
 
 @dataclass(frozen=True)
 class Call:
-    """A finished call, as ``accounting.record`` describes it to the log."""
+    """A finished call, as ``app.pipeline.accounting.Recorder`` describes it to the log."""
 
     decision: Decision | None
     model: str | None
@@ -62,6 +62,8 @@ class Call:
     error: str | None = None
     cache_hit: bool = False
     streamed: bool = False
+    api: str = "chat"
+    """Which API the call came in on (chat, responses, messages, noa)."""
 
 
 def _usd(nano: int) -> float:
@@ -136,6 +138,7 @@ class DecisionLog:
             "fallbacks": list[JsonValue](call.fallbacks),
             "cache_hit": call.cache_hit,
             "streamed": call.streamed,
+            "api": call.api,
             "error": call.error,
         }
 

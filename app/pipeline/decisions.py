@@ -1,22 +1,26 @@
-"""Turning a chat request into the ordered list of models to try, with its decision.
+"""Turning a request into a decision: which models to try, in which order, and why.
 
-``model: "auto"`` asks the selector; a catalog id is that model alone (no silent substitution);
-anything else is a 404. Shared by the chat and route endpoints.
+``model: "auto"`` asks the selector (after embedding the query and reading the conversation);
+a catalog id is that model alone (no silent substitution); anything else is a 404. Every
+decision, auto or not, gets a decision id that feedback and the decision log refer to.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.catalog import Catalog
+from app.embedding.batcher import EmbeddingService
 from app.embedding.encoder import count_tokens
 from app.errors import ModelNotFound, NoEligibleModel, UpstreamUnavailable
-from app.schemas import ChatMessage, ChatRequest, ContentPart, ImagePart, TextPart
+from app.metrics import Metrics
+from app.pipeline.access import Caller
+from app.pipeline.conversation import Conversations
+from app.schemas import ChatRequest
 from app.selection.capabilities import prompt_tokens
-from app.selection.selector import Decision, new_decision_id
-from app.services import Services
+from app.selection.feedback import FeedbackLoop
+from app.selection.selector import Availability, Decision, Selector, new_decision_id
 
 AUTO_MODELS = frozenset({"auto", "switchboard/auto"})
 
@@ -27,108 +31,81 @@ class Routed:
     order: list[str]
     routing_s: float
 
+    @property
+    def auto(self) -> bool:
+        return bool(self.decision.candidates)
 
-async def decide(
-    services: Services,
-    request: ChatRequest,
-    key_id: str | None = None,
-    *,
-    deadline_s: float | None = None,
-    may_answer_blind: bool = False,
-) -> Decision:
-    """The full decision for ``request``, as ``/v1/route`` shows it."""
-    if request.model not in AUTO_MODELS and services.catalog.get(request.model) is None:
-        raise ModelNotFound(
-            f"model {request.model!r} is not in the catalog; use 'auto' or one of GET /v1/models",
-            param="model",
+
+class Decider:
+    """Decisions for requests (see the module docstring)."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        selector: Selector,
+        embeddings: EmbeddingService,
+        conversations: Conversations,
+        feedback: FeedbackLoop,
+        availability: Availability,
+        metrics: Metrics,
+    ) -> None:
+        self.catalog = catalog
+        self.selector = selector
+        self.embeddings = embeddings
+        self.conversations = conversations
+        self.feedback = feedback
+        self.availability = availability
+        self.metrics = metrics
+
+    def _known(self, request: ChatRequest) -> None:
+        if request.model not in AUTO_MODELS and self.catalog.get(request.model) is None:
+            raise ModelNotFound(
+                f"model {request.model!r} is not in the catalog; use 'auto' or one of "
+                "GET /v1/models",
+                param="model",
+            )
+
+    async def explain(
+        self, request: ChatRequest, caller: Caller, *, deadline_s: float | None = None
+    ) -> Decision:
+        """The full decision for ``request`` with every candidate, as ``/v1/route`` shows it."""
+        self._known(request)
+        embedding = await self.embeddings.embed(request.prompt_text())
+        turn = await self.conversations.analyse(request, embedding, caller.tenant)
+        decision = self.selector.decide(request, embedding, turn, deadline_s=deadline_s)
+        if request.model not in AUTO_MODELS:
+            decision.model = request.model
+        await self.feedback.remember(decision, embedding, caller.tenant)
+        self.metrics.decisions.labels(decision.model or "none").inc()
+        return decision
+
+    async def route(
+        self, request: ChatRequest, caller: Caller, *, deadline_s: float | None = None
+    ) -> Routed:
+        """Decide, and return the models to try in order; raise when none may answer."""
+        started = time.perf_counter()
+        if request.model in AUTO_MODELS:
+            decision = await self.explain(request, caller, deadline_s=deadline_s)
+            if not decision.order:
+                reasons = "; ".join(f"{c.model}: {c.reason}" for c in decision.candidates)
+                raise NoEligibleModel(
+                    f"no model can answer this request ({reasons})", param="model"
+                )
+            return Routed(decision, decision.order, time.perf_counter() - started)
+        self._known(request)
+        entry = self.catalog.get(request.model)
+        assert entry is not None
+        reason = self.availability(entry)
+        if reason:
+            raise UpstreamUnavailable(f"model {entry.id!r} is {reason}", code="model_unavailable")
+        self.selector.check_named(entry, request)
+        decision = Decision(
+            decision_id=new_decision_id(),
+            model=entry.id,
+            capabilities=[],
+            cost_weight=0.0,
+            prompt_tokens=prompt_tokens(request, count_tokens),
+            candidates=[],
+            order=[entry.id],
         )
-    embedding = await services.embeddings.embed(request.prompt_text())
-    await services.feedback.sync()
-    await services.breaker_sync.sync()
-    turn = await services.conversations.analyse(request, embedding, key_id)
-    decision = services.selector.decide(
-        request, embedding, turn, deadline_s=deadline_s, may_answer_blind=may_answer_blind
-    )
-    if request.model not in AUTO_MODELS:
-        decision.model = request.model
-    await services.feedback.remember(decision, embedding, key_id)
-    services.metrics.decisions.labels(decision.model or "none").inc()
-    return decision
-
-
-async def route(
-    services: Services,
-    request: ChatRequest,
-    key_id: str | None = None,
-    *,
-    deadline_s: float | None = None,
-    may_answer_blind: bool = False,
-) -> Routed:
-    """Decide, and return the models to try in order; raise when none may answer."""
-    started = time.perf_counter()
-    if request.model in AUTO_MODELS:
-        decision = await decide(
-            services, request, key_id, deadline_s=deadline_s, may_answer_blind=may_answer_blind
-        )
-        if not decision.order:
-            reasons = "; ".join(f"{c.model}: {c.reason}" for c in decision.candidates)
-            raise NoEligibleModel(f"no model can answer this request ({reasons})", param="model")
-        return Routed(decision, decision.order, time.perf_counter() - started)
-    entry = services.catalog.get(request.model)
-    if entry is None:
-        raise ModelNotFound(
-            f"model {request.model!r} is not in the catalog; use 'auto' or one of GET /v1/models",
-            param="model",
-        )
-    reason = services.availability(entry)
-    if reason:
-        raise UpstreamUnavailable(f"model {entry.id!r} is {reason}", code="model_unavailable")
-    decision = Decision(
-        decision_id=new_decision_id(),
-        model=entry.id,
-        capabilities=[],
-        cost_weight=0.0,
-        prompt_tokens=prompt_tokens(request, count_tokens),
-        candidates=[],
-        order=[entry.id],
-    )
-    return Routed(decision, [entry.id], time.perf_counter() - started)
-
-
-PHOTO_NOT_SHOWN = "[The user attached a photo here; you cannot see images, so it is not shown.]"
-"""What a model without vision reads in place of an image, so that a question about the photo
-gets "I can't see it" rather than a confident guess about a picture it never saw."""
-
-
-def fit_to_model(catalog: Catalog) -> Callable[[str, ChatRequest], ChatRequest]:
-    """The gateway's per-model request adapter: images become a note for models without vision.
-
-    The router may send a turn with an incidental photo to a text model (the question was not
-    about the photo), or, when no model that can see is available, a question about the photo
-    too; that model must get the words and a note that a photo was there, not an image part it
-    would reject.
-    """
-
-    def fit(model: str, request: ChatRequest) -> ChatRequest:
-        entry = catalog.get(model)
-        if entry is None or "vision" in entry.capabilities:
-            return request
-        if not any(m.has_image() for m in request.messages):
-            return request
-        messages = [
-            message.model_copy(update={"content": _without_images(message)})
-            if message.has_image()
-            else message
-            for message in request.messages
-        ]
-        return request.model_copy(update={"messages": messages})
-
-    return fit
-
-
-def _without_images(message: ChatMessage) -> list[ContentPart]:
-    assert isinstance(message.content, list)
-    return [
-        TextPart(type="text", text=PHOTO_NOT_SHOWN) if isinstance(p, ImagePart) else p
-        for p in message.content
-    ]
+        return Routed(decision, [entry.id], time.perf_counter() - started)

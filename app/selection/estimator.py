@@ -90,12 +90,21 @@ MAX_DECLARED_SHIFT = 0.3
 FEEDBACK_WEIGHT = 1.0
 
 
+KIND_WEIGHT = 0.25
+"""Weight of each anchor prompt of a declared per-kind score (``DeclaredProfile.kinds``): a kind
+has dozens of anchors, so near them the declared score dominates, far from all of them the
+model's overall prior does."""
+
+Source = str  # "learned" | "declared" | "neutral"
+
+
 @dataclass
 class Prediction:
     models: list[str]
     quality: Matrix  # (n, M) in [0, 1]
     cost: Matrix  # (n, M) USD per call, NaN = unknown (price it from the catalog)
     support: Matrix  # (n, M) effective number of labelled prompts behind each estimate
+    feedback: Matrix | None = None  # (n, M) the part of ``support`` that came from feedback
 
 
 def kernel(sims: NDArray[np.floating]) -> Matrix:
@@ -221,13 +230,19 @@ class LearnedPredictor:
 
 
 class Estimator:
-    """Quality and cost predictions for every catalog model that has a profile.
+    """Quality and cost predictions for every catalog model.
 
     Args:
         learned: labelled-data profiles, or None.
         declared: catalog id -> declared profile (used only for models without learned data).
         aliases: catalog id -> the model's name in the learned profiles (``profile_id``).
         encoder: embeds declared examples, and must match the profiles' embedding model.
+        neutral: catalog ids with neither labelled data nor a declared profile. Each gets the
+            neutral profile: the mean overall level of the profiled models (0.5 when there are
+            none), the same for every query until feedback moves it, so it is routable but
+            never preferred on evidence it does not have.
+        anchors: kind -> embeddings of prompts of that kind (the default suite's), where the
+            per-kind scores of declared profiles (``DeclaredProfile.kinds``) are placed.
     """
 
     def __init__(
@@ -236,6 +251,8 @@ class Estimator:
         declared: Mapping[str, DeclaredProfile],
         aliases: Mapping[str, str],
         encoder: Encoder | None,
+        neutral: Sequence[str] = (),
+        anchors: Mapping[str, Vectors] | None = None,
     ) -> None:
         columns: dict[str, int] = {}
         if learned is not None:
@@ -247,16 +264,26 @@ class Estimator:
         )
         self.declared = {m: p for m, p in declared.items() if m not in columns}
         self.learned_models = list(columns)
-        self.models = self.learned_models + list(self.declared)
+        self.neutral = [m for m in dict.fromkeys(neutral) if m not in columns and m not in declared]
+        self.models = self.learned_models + list(self.declared) + self.neutral
         learned_prior = self._learned.prior if self._learned else np.zeros(0)
         declared_prior = [p.prior_quality for p in self.declared.values()]
-        self._prior = np.concatenate([learned_prior, declared_prior]).astype(np.float64)
+        profiled = np.concatenate([learned_prior, declared_prior]).astype(np.float64)
+        profiled = profiled[np.isfinite(profiled)]
+        self.neutral_level = float(profiled.mean()) if len(profiled) else 0.5
+        self._prior = np.concatenate(
+            [learned_prior, declared_prior, np.full(len(self.neutral), self.neutral_level)]
+        ).astype(np.float64)
         self._declared_column = np.arange(len(self.models)) >= len(self.learned_models)
         self._column = {m: j for j, m in enumerate(self.models)}
+        self.sources: dict[str, Source] = {m: "learned" for m in self.learned_models}
+        self.sources |= {m: "declared" for m in self.declared}
+        self.sources |= {m: "neutral" for m in self.neutral}
         self._examples = Points(len(self.models))
         self._feedback = Points(len(self.models))
         for model, profile in self.declared.items():
             self._add_examples(model, profile, encoder)
+            self._add_kinds(model, profile, anchors or {})
 
     def has_profile(self, model: str) -> bool:
         """Whether ``model`` (a catalog id) can be predicted: learned data or a declared profile."""
@@ -278,11 +305,13 @@ class Estimator:
                 embeddings, tokens, weighted[:, :learned], weight[:, :learned]
             )
         self._examples.add_to(embeddings, weighted, weight)
-        self._feedback.add_to(embeddings, weighted, weight)
+        feedback = np.zeros((n, m))
+        self._feedback.add_to(embeddings, weighted, feedback)
+        weight += feedback
         quality = (weighted + SHRINK * self._prior) / (weight + SHRINK)
         shift = np.clip(quality - self._prior, -MAX_DECLARED_SHIFT, MAX_DECLARED_SHIFT)
         quality = np.where(self._declared_column, self._prior + shift, quality)
-        return Prediction(list(self.models), np.clip(quality, 0.0, 1.0), cost, weight)
+        return Prediction(list(self.models), np.clip(quality, 0.0, 1.0), cost, weight, feedback)
 
     def add_observations(
         self,
@@ -324,6 +353,19 @@ class Estimator:
         column = np.full(len(examples), self._column[model], dtype=np.int64)
         weights = np.full(len(examples), EXAMPLE_WEIGHT)
         self._examples.add(encoder.encode(examples), column, scores, weights)
+
+    def _add_kinds(
+        self, model: str, profile: DeclaredProfile, anchors: Mapping[str, Vectors]
+    ) -> None:
+        """Place the profile's per-kind scores on the anchor prompts of each kind."""
+        for kind, score in profile.kinds.items():
+            vectors = anchors.get(kind)
+            if vectors is None or not len(vectors):
+                continue
+            column = np.full(len(vectors), self._column[model], dtype=np.int64)
+            self._examples.add(
+                vectors, column, np.full(len(vectors), score), np.full(len(vectors), KIND_WEIGHT)
+            )
 
 
 def _check_encoder(learned: LearnedProfiles, encoder: Encoder | None) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.errors import ConfigError
 from app.selection.labelled import Labelled
@@ -51,6 +51,20 @@ class DeclaredProfile(BaseModel):
     description: str | None = None
     good_at: list[str] = Field(default_factory=list)
     bad_at: list[str] = Field(default_factory=list)
+    kinds: dict[str, float] = Field(
+        default_factory=dict,
+        description="quality per kind of request (knowledge, maths, reasoning, reading, code, "
+        "translation, assistant), from published results; placed on the default suite's "
+        "prompts of each kind",
+    )
+
+    @field_validator("kinds")
+    @classmethod
+    def _scores(cls, kinds: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, v in kinds.items() if not 0.0 <= v <= 1.0]
+        if bad:
+            raise ValueError(f"kinds.{bad[0]}: a quality in [0, 1]")
+        return kinds
 
 
 @dataclass

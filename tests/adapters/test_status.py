@@ -11,6 +11,7 @@ from adapters.failures import Upstream, error_detail, retry_after
 from app.errors import (
     UpstreamAuthError,
     UpstreamBadRequest,
+    UpstreamBusy,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamTimeout,
@@ -100,11 +101,11 @@ def test_an_echoed_key_is_scrubbed_wherever_it_falls(offset: int) -> None:
      (httpx.RemoteProtocolError("server disconnected"), UpstreamUnavailable),
      (httpx.ReadError("reset"), UpstreamUnavailable),
      (httpx.ReadTimeout("slow"), UpstreamTimeout), (httpx.WriteTimeout("slow"), UpstreamTimeout),
-     (httpx.PoolTimeout("busy"), UpstreamTimeout)],
+     (httpx.PoolTimeout("busy"), UpstreamBusy)],
 )  # fmt: skip
 def test_transport_failures(exc: httpx.TransportError, error: type[UpstreamError]) -> None:
     got = UPSTREAM.error(exc)
-    assert type(got) is error and got.retryable
+    assert type(got) is error and got.retryable == (error is not UpstreamBusy)
     assert "api.example.com" in got.message
 
 

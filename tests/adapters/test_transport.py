@@ -13,6 +13,7 @@ from adapters.openai_compat import OpenAICompatAdapter
 from app.errors import (
     UpstreamAuthError,
     UpstreamBadRequest,
+    UpstreamBusy,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamTimeout,
@@ -70,7 +71,6 @@ async def test_status_codes_map_to_typed_errors_without_the_key(
     ("exc", "error"),
     [(httpx.ReadTimeout("timed out"), UpstreamTimeout),
      (httpx.WriteTimeout("timed out"), UpstreamTimeout),
-     (httpx.PoolTimeout("no free connection"), UpstreamTimeout),
      (httpx.ConnectError("connection refused"), UpstreamUnavailable),
      (httpx.ConnectTimeout("timed out"), UpstreamUnavailable),
      (httpx.RemoteProtocolError("server disconnected"), UpstreamUnavailable)],
@@ -83,6 +83,15 @@ async def test_transport_failures_are_retryable_typed_errors(
     assert raised.value.retryable and raised.value.__cause__ is exc
     with pytest.raises(error):
         await collect(make(name, raising(exc)))
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_a_full_connection_pool_is_busy_not_a_provider_failure(name: str) -> None:
+    exc = httpx.PoolTimeout("no free connection")
+    with pytest.raises(UpstreamBusy) as raised:
+        await make(name, raising(exc)).complete(SIMPLE)
+    assert not raised.value.retryable and not raised.value.provider_fault
+    assert raised.value.status_code == 503 and raised.value.retry_after is not None
 
 
 @pytest.mark.parametrize("name", NAMES)

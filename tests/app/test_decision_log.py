@@ -60,7 +60,8 @@ def test_an_entry_says_where_the_call_went_and_what_the_strongest_model_would_co
         "capabilities": ["json"], "latency_ms": 500.0, "overhead_ms": 4.0, "cost_usd": 0.00005,
         # the strongest *eligible* candidate, priced with the call's real usage
         "strongest_model": "strong", "strongest_cost_usd": (100 * 10.0 + 200 * 30.0) / 1e6,
-        "fallbacks": ["x"], "cache_hit": False, "streamed": False, "error": None,
+        "fallbacks": ["x"], "cache_hit": False, "streamed": False, "api": "chat",
+            "error": None,
     }  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from app.errors import (
     UpstreamUnavailable,
 )
 from app.gateway.breaker import CircuitBreakers
-from app.gateway.dispatch import Gateway, RetryPolicy
+from app.gateway.dispatch import Gateway, Plan, RetryPolicy
 from app.schemas import (
     AssistantMessage,
     ChatChunk,
@@ -163,7 +163,9 @@ async def test_a_hanging_model_is_abandoned_in_time_for_the_fallback() -> None:
     hanging, fast = Slow("hanging", 30.0), Slow("fast", 0.05)
     gateway = _gateway(hanging, fast, retries=0)
     started = time.perf_counter()
-    reply, attempt = await gateway.complete(REQUEST, ["hanging", "fast"], deadline=started + 2.0)
+    reply, attempt = await gateway.complete(
+        REQUEST, ["hanging", "fast"], Plan(deadline=started + 2.0)
+    )
     took = time.perf_counter() - started
     assert reply.choices[0].message.content == "fast"
     assert attempt.fallbacks == ["hanging"]
@@ -174,18 +176,18 @@ async def test_a_hanging_model_is_abandoned_in_time_for_the_fallback() -> None:
 async def test_without_time_left_the_call_fails_as_a_timeout() -> None:
     gateway = _gateway(Slow("hanging", 30.0), retries=0)
     with pytest.raises(UpstreamTimeout):
-        await gateway.complete(REQUEST, ["hanging"], deadline=time.perf_counter() + 0.2)
+        await gateway.complete(REQUEST, ["hanging"], Plan(deadline=time.perf_counter() + 0.2))
 
 
 async def test_a_call_far_slower_than_usual_is_hedged_with_the_next_model() -> None:
     slow, fast = Slow("slow", 0.02), Slow("fast", 0.02)
     gateway = _gateway(slow, fast, retries=0)
     for _ in range(5):  # both have a latency record: about 20 ms
-        await gateway.complete(REQUEST, ["slow"], deadline=time.perf_counter() + 5)
-        await gateway.complete(REQUEST, ["fast"], deadline=time.perf_counter() + 5)
+        await gateway.complete(REQUEST, ["slow"], Plan(deadline=time.perf_counter() + 5))
+        await gateway.complete(REQUEST, ["fast"], Plan(deadline=time.perf_counter() + 5))
     slow.delay_s = 3.0  # now "slow" stalls: 3 s instead of its usual 20 ms
     started = time.perf_counter()
-    reply, attempt = await gateway.complete(REQUEST, ["slow", "fast"], deadline=started + 8.0)
+    reply, attempt = await gateway.complete(REQUEST, ["slow", "fast"], Plan(deadline=started + 8.0))
     assert reply.choices[0].message.content == "fast"
     assert attempt.model == "fast" and attempt.hedged == ["fast"]
     assert time.perf_counter() - started < 1.0
@@ -206,5 +208,5 @@ async def test_prepare_adapts_the_request_per_model() -> None:
         return request.model_copy(update={"messages": [message]})
 
     await _gateway(Recording("a", [UpstreamUnavailable("down")]), Recording("b", []), retries=0
-                   ).complete(REQUEST, ["a", "b"], prepare=shout)  # fmt: skip
+                   ).complete(REQUEST, ["a", "b"], Plan(prepare=shout))  # fmt: skip
     assert seen == ["a: hi", "b: hi"]

@@ -13,10 +13,11 @@ import pytest
 from app.catalog import Catalog
 from app.embedding.batcher import EmbeddingService
 from app.embedding.encoder import load_encoder
+from app.gateway.fitting import PHOTO_NOT_SHOWN, fitter
 from app.gateway.latency import LatencyTracker
-from app.pipeline.conversation import Conversations, Turn, fingerprint
-from app.pipeline.decisions import PHOTO_NOT_SHOWN, fit_to_model
+from app.pipeline.conversation import Conversations, fingerprint
 from app.schemas import ChatMessage, ChatRequest
+from app.selection.capabilities import TurnAnalysis
 from app.selection.estimator import Estimator
 from app.selection.selector import Selector
 from app.selection.turns import TurnClassifier
@@ -89,7 +90,7 @@ def _request(*messages: dict[str, object], **extra: object) -> ChatRequest:
 
 async def _route(
     conversations: Conversations, selector: Selector, request: ChatRequest, **kw: float
-) -> tuple[Turn, str | None, list[str]]:
+) -> tuple[TurnAnalysis, str | None, list[str]]:
     embedding = await conversations.embeddings.embed(request.prompt_text())
     turn = await conversations.analyse(request, embedding, "tenant")
     decision = selector.decide(request, embedding, turn, **kw)
@@ -194,24 +195,28 @@ async def test_models_slower_than_the_deadline_are_excluded_with_a_reason(
 
 def test_models_without_vision_get_the_words_and_not_the_photo() -> None:
     request = _request(_user("how many grams in an ounce"))
-    fit = fit_to_model(CATALOG)
+    fit = fitter(CATALOG)
     text = fit("text/small", request).messages[0]
     assert text.text() == f"how many grams in an ounce\n{PHOTO_NOT_SHOWN}" and not text.has_image()
     assert fit("cloud/vision", request).messages[0].has_image()
     assert request.messages[0].has_image()  # the caller's request is not modified
 
 
-async def test_when_no_model_has_every_inferred_capability_the_most_certain_is_kept(
+async def test_inferred_capabilities_are_preferred_never_required(
     conversations: Conversations, selector: Selector
 ) -> None:
-    request = _request(_user("what does this sign say about parking today"))
+    request = _request(
+        _user("what does this sign say about parking today"), switchboard={"preset": "quality"}
+    )
     embedding = await conversations.embeddings.embed(request.prompt_text())
-    both = Turn(("vision", "web_search"), scores={"vision": 0.9, "web_search": 0.6})
+    both = TurnAnalysis(("vision", "web_search"), scores={"vision": 0.9, "web_search": 0.6})
     decision = selector.decide(request, embedding, both)
-    assert decision.model == "cloud/vision"
-    assert (decision.capabilities, decision.unmet_capabilities) == (["vision"], ["web_search"])
-    surer_of_search = Turn(("vision", "web_search"), scores={"vision": 0.6, "web_search": 0.95})
-    assert selector.decide(request, embedding, surer_of_search).model == "cloud/search"
+    assert decision.model == "cloud/vision"  # no model has both: the surer one's model wins
+    assert decision.unmet_capabilities == ["web_search"]
+    chosen = decision.candidate("cloud/vision")
+    assert chosen is not None and chosen.bonus == 0.45 and "inferred vision" in chosen.reason
+    text = decision.candidate("text/small")
+    assert text is not None and text.eligible and text.bonus == 0.0
     asked = _request(
         _user("what does this sign say about parking today"),
         switchboard={"capabilities": ["vision", "web_search"]},
@@ -219,7 +224,7 @@ async def test_when_no_model_has_every_inferred_capability_the_most_certain_is_k
     assert selector.decide(asked, embedding, both).model is None  # what the caller asks is kept
 
 
-async def test_a_photo_question_with_no_model_that_can_see(
+async def test_a_photo_question_with_no_model_that_can_see_is_answered_blind(
     conversations: Conversations, selector: Selector
 ) -> None:
     request = _request(_user("what breed is that dog"))
@@ -231,10 +236,8 @@ async def test_a_photo_question_with_no_model_that_can_see(
         selector.estimator,
         lambda entry: "unavailable: key not set" if entry.id == "cloud/vision" else None,
     )
-    refused = blind.decide(request, embedding, turn)  # an API caller: a clear refusal
-    assert refused.model is None and refused.capabilities == ["vision"]
-    glasses = blind.decide(request, embedding, turn, may_answer_blind=True)
-    assert glasses.model is not None and glasses.model.startswith("text/")
-    assert (glasses.capabilities, glasses.unmet_capabilities) == ([], ["vision"])
-    sent = fit_to_model(CATALOG)(glasses.model, request).messages[0]
+    answered = blind.decide(request, embedding, turn)  # API and glasses alike: no refusal
+    assert answered.model is not None and answered.model.startswith("text/")
+    assert (answered.capabilities, answered.unmet_capabilities) == (["vision"], ["vision"])
+    sent = fitter(CATALOG)(answered.model, request).messages[0]
     assert PHOTO_NOT_SHOWN in sent.text() and not sent.has_image()  # told, not left to guess

@@ -1,0 +1,31 @@
+"""Whether a catalog model can be called right now, and if not, why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.catalog import ModelEntry
+from app.gateway.breaker import CircuitBreakers
+from app.gateway.local_servers import LocalServer
+
+
+@dataclass
+class Availability:
+    """Why a catalog model cannot be called right now (None when it can)."""
+
+    breakers: CircuitBreakers
+    local: dict[str, LocalServer] = field(default_factory=dict)
+    local_failures: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, entry: ModelEntry) -> str | None:
+        if entry.missing_key():
+            return f"unavailable: {entry.api_key_env} is not set"
+        if entry.launch is not None:
+            if entry.id in self.local_failures:
+                return f"unavailable: local server failed ({self.local_failures[entry.id]})"
+            server = self.local.get(entry.id)
+            if server is None or not server.running:
+                return "unavailable: local server not running"
+        if self.breakers.is_open(entry.id):
+            return "unavailable: circuit breaker open after repeated failures"
+        return None
