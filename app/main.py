@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.trace import TracerProvider
 
 from app import http_errors
 from app.body_limit import BodyLimit
@@ -14,12 +15,15 @@ from app.settings import Settings, get_settings
 from routers import admin, chat, feedback, health, models, noa, route, ui
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, tracer_provider: TracerProvider | None = None
+) -> FastAPI:
+    """The service; ``tracer_provider`` overrides the OTLP set-up (see ``app.telemetry``)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await start_services(settings)
+        services = await start_services(settings, tracer_provider)
         app.state.services = services
         services.start_background()
         try:

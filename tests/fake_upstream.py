@@ -4,7 +4,10 @@ Paths pick the behaviour: ``/status/{code}/v1/...`` answers that status, ``/hang
 answers in time, ``/midstream/v1/...`` streams one chunk and then drops the connection, and
 ``/answer/{name}/v1/...`` answers (non-streamed) with what it received: its name, how many
 images the request carried and the last user text, so a test can see what reached which model;
-``/tail/{every}/{name}/v1/...`` answers the same way but is slow on every ``every``-th call.
+``/tail/{every}/{name}/v1/...`` answers the same way but is slow on every ``every``-th call;
+``/stream/{name}/v1/...`` streams twenty words, 50 ms apart, then its usage (streamed requests)
+or answers at once (others); ``/trickle/v1/...`` sends its reply a byte at a time, 0.2 s apart.
+Every request body is kept in ``received`` (path -> bodies), so tests can see what was sent.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -26,6 +30,13 @@ from starlette.routing import Route
 from app.gateway.local_servers import free_port
 
 hits: Counter[str] = Counter()
+received: dict[str, list[dict[str, object]]] = {}
+
+
+async def _body(request: Request) -> dict[str, object]:
+    body: dict[str, object] = await request.json()
+    received.setdefault(request.url.path, []).append(body)
+    return body
 
 
 def _error(code: int) -> JSONResponse:
@@ -83,7 +94,7 @@ async def tail(request: Request) -> Response:
 async def answer(request: Request, count: bool = True) -> Response:
     if count:
         hits[request.url.path] += 1
-    body = await request.json()
+    body = await _body(request)
     images, last = 0, ""
     for message in body["messages"]:
         content = message.get("content")
@@ -112,6 +123,49 @@ async def answer(request: Request, count: bool = True) -> Response:
     return JSONResponse(reply)
 
 
+WORDS = 20
+
+
+async def stream(request: Request) -> Response:
+    """Twenty words, 50 ms apart, then the usage chunk and [DONE]."""
+    hits[request.url.path] += 1
+    body = await _body(request)
+    name = request.path_params["name"]
+    if not body.get("stream"):
+        return await answer(request, count=False)
+
+    async def events() -> AsyncIterator[str]:
+        for i in range(WORDS):
+            yield _chunk(f"w{i} ")
+            await asyncio.sleep(0.05)
+        usage = {"prompt_tokens": 50, "completion_tokens": WORDS, "total_tokens": 50 + WORDS}
+        final = {
+            "id": "chatcmpl-s",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": name,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        }
+        yield f"data: {json.dumps(final)}\n\n"
+        yield f"data: {json.dumps({**final, 'choices': [], 'usage': usage})}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+async def trickle(request: Request) -> Response:
+    """A provider that never stops sending: one byte of whitespace every 0.2 s."""
+    hits[request.url.path] += 1
+    await _body(request)
+
+    async def dribble() -> AsyncIterator[bytes]:
+        for _ in range(10_000):
+            yield b" "
+            await asyncio.sleep(0.2)
+
+    return StreamingResponse(dribble(), media_type="application/json")
+
+
 app = Starlette(
     routes=[
         Route("/status/{code:int}/v1/chat/completions", status, methods=["POST"]),
@@ -119,17 +173,27 @@ app = Starlette(
         Route("/midstream/v1/chat/completions", midstream, methods=["POST"]),
         Route("/answer/{name}/v1/chat/completions", answer, methods=["POST"]),
         Route("/tail/{every:int}/{name}/v1/chat/completions", tail, methods=["POST"]),
+        Route("/stream/{name}/v1/chat/completions", stream, methods=["POST"]),
+        Route("/trickle/v1/chat/completions", trickle, methods=["POST"]),
     ]
 )
 
 
 @contextmanager
 def fake_upstream() -> Iterator[str]:
+    with serve(app) as url:
+        yield url
+
+
+@contextmanager
+def serve(asgi: Any) -> Iterator[str]:
+    """Serve an ASGI app on a free loopback port in a thread of this process (lifespan run)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
+    config = uvicorn.Config(asgi, host="127.0.0.1", port=port, log_level="critical")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 120  # an app's lifespan may load models first
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     try:

@@ -36,12 +36,15 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
+from opentelemetry.trace import Span
+
 from adapters.base import ChatAdapter
 from app.errors import UpstreamAuthError, UpstreamBadRequest, UpstreamError, UpstreamTimeout
 from app.gateway.breaker import CircuitBreakers
 from app.gateway.capacity import Capacity, Limit
 from app.gateway.latency import LatencyTracker
 from app.schemas import ChatChunk, ChatCompletion, ChatRequest, Usage
+from app.telemetry import NO_TRACING, Tracing, fail, usage_attributes
 
 T = TypeVar("T")
 Prepare = Callable[[str, ChatRequest], ChatRequest]
@@ -75,10 +78,22 @@ class UpstreamCall:
     queued_s: float = 0.0
     elapsed_s: float = 0.0
     """Seconds the provider took (queueing for a slot excluded)."""
+    span: Span | None = field(default=None, repr=False)
 
     @property
     def billable(self) -> bool:
         return self.outcome != "failed"
+
+    def end(self, error: BaseException | None = None) -> None:
+        """Close the call's trace span (once), with how it ended."""
+        span, self.span = self.span, None
+        if span is None:
+            return
+        span.set_attribute("switchboard.outcome", self.outcome)
+        usage_attributes(span, self.usage)
+        if error is not None:
+            fail(span, error)
+        span.end()
 
 
 @dataclass
@@ -160,6 +175,7 @@ class Gateway:
         hedge: bool = True,
         capacity: Capacity | None = None,
         limits: Mapping[str, ModelLimits] | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.adapters = adapters
         self.breakers = breakers
@@ -168,6 +184,7 @@ class Gateway:
         self.hedge = hedge
         self.capacity = capacity or Capacity({}, UNLIMITED)
         self.limits = dict(limits or {})
+        self.tracing = tracing
 
     def _targets(self, order: list[str]) -> list[str]:
         return order[: 1 + self.policy.max_fallbacks]
@@ -386,7 +403,7 @@ class Gateway:
                 raise UpstreamTimeout(
                     f"{model} not tried: the caller's budget covers no further billed call"
                 )
-            record = UpstreamCall(model)
+            record = UpstreamCall(model, span=self.tracing.upstream(model))
             attempt.calls.append(record)
             try:
                 result = await self._once(model, request, record, job, self._budget(plan, after))
@@ -415,6 +432,7 @@ class Gateway:
         self.breakers.begin(model)
         started = time.perf_counter()
         verdict: bool | None = None  # True: success, False: failure, None: no verdict
+        error: BaseException | None = None
         try:
             if budget is not None and budget <= 0:
                 raise UpstreamTimeout(f"no time left for {model} before the deadline")
@@ -435,13 +453,15 @@ class Gateway:
                 raise
             verdict = True
             return result
-        except UpstreamError as exc:
-            verdict = False if exc.provider_fault and not isinstance(
-                exc, UpstreamBadRequest
-            ) else None  # fmt: skip
+        except BaseException as exc:
+            error = exc
+            if isinstance(exc, UpstreamError) and exc.provider_fault:
+                verdict = False if not isinstance(exc, UpstreamBadRequest) else None
             raise
         finally:
             record.elapsed_s = time.perf_counter() - started - record.queued_s
+            if record.outcome != "running":  # a stream's call ends when the stream does
+                record.end(error)
             if verdict is True:
                 self.latency.observe(model, record.elapsed_s, ok=True)
                 self.breakers.success(model)

@@ -22,6 +22,9 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
 from app.catalog import Catalog
 from app.embedding.batcher import EmbeddingService
 from app.embedding.encoder import count_tokens
@@ -38,6 +41,7 @@ from app.pipeline.streaming import Pump, Tally
 from app.schemas import ChatChunk, ChatCompletion, ChatRequest, Usage
 from app.selection.selector import Decision
 from app.state import StateStore
+from app.telemetry import NO_TRACING, Tracing, fail, usage_attributes
 
 PRICED_FIELDS = {
     "service_tier": ("auto", "default"),
@@ -166,6 +170,7 @@ class Completions:
     embeddings: EmbeddingService
     cache: ResponseCache | None
     limits: Limits
+    tracing: Tracing = NO_TRACING
     streams: set[asyncio.Task[None]] = field(default_factory=set)
     """Streams whose upstream reading or accounting is still running."""
 
@@ -181,6 +186,18 @@ class Completions:
 
     async def run(self, call: Call) -> Answer:
         """One answer for ``call``: from the cache, or from the first model that gives one."""
+        span = self.tracing.request(call.api, call.request.model)
+        try:
+            with trace.use_span(span, end_on_exit=False):
+                answer = await self._run(call, span)
+        except BaseException as exc:
+            fail(span, exc)
+            raise
+        finally:
+            span.end()
+        return answer
+
+    async def _run(self, call: Call, span: Span) -> Answer:
         request = call.request
         if self.cache is not None:
             hit = await self._from_cache(call)
@@ -214,6 +231,7 @@ class Completions:
             cost = self.recorder.record(outcome)
             await ledger.settle(cost)
         report = Report(routed, attempt, ledger.headers, outcome.overhead_s, cost)
+        _describe(span, report, completion.usage)
         if self.cache is not None and call.caller.tenant is not None:
             report.cache = "miss"
             await self._to_cache(call, completion)
@@ -221,6 +239,16 @@ class Completions:
 
     async def stream(self, call: Call) -> Streamed:
         """Open a stream for ``call``: retries and fallback happen before the first chunk."""
+        span = self.tracing.request(call.api, call.request.model)
+        try:
+            with trace.use_span(span, end_on_exit=False):
+                return await self._stream(call, span)
+        except BaseException as exc:
+            fail(span, exc)
+            span.end()
+            raise
+
+    async def _stream(self, call: Call, span: Span) -> Streamed:
         request = call.request
         routed = await self.decider.route(request, call.caller, deadline_s=call.deadline_s)
         ledger = self._ledger(call.caller)
@@ -243,9 +271,11 @@ class Completions:
 
         async def finish(tally: Tally) -> None:
             call_record = attempt.answering_call()
+            usage = self._stream_usage(tally, routed.decision.prompt_tokens)
             if call_record is not None:
-                call_record.usage = self._stream_usage(tally, routed.decision.prompt_tokens)
+                call_record.usage = usage
                 call_record.outcome = "ok" if tally.finished else "abandoned"
+                call_record.end(tally.error)
             outcome.error = tally.error
             outcome.elapsed_s = time.perf_counter() - call.started
             try:
@@ -256,6 +286,10 @@ class Completions:
                     )  # fmt: skip
             finally:
                 report.cost_usd = self.recorder.record(outcome)
+                _describe(span, report, usage)
+                if tally.error is not None:
+                    fail(span, tally.error)
+                span.end()
                 await ledger.settle(report.cost_usd)
 
         first.model = attempt.model
@@ -359,6 +393,20 @@ class Completions:
         """At shutdown: let open streams finish their accounting."""
         if self.streams:
             await asyncio.gather(*list(self.streams), return_exceptions=True)
+
+
+def _describe(span: Span, report: Report, usage: Usage | None) -> None:
+    """What the request span says once the request is done."""
+    span.set_attribute("gen_ai.response.model", report.model)
+    if report.routed is not None:
+        span.set_attribute("switchboard.decision_id", report.routed.decision.decision_id)
+    if report.attempt is not None:
+        span.set_attribute("switchboard.fallbacks", list(report.attempt.fallbacks))
+        span.set_attribute("switchboard.upstream_calls", len(report.attempt.calls))
+    if report.cost_usd is not None:
+        span.set_attribute("switchboard.cost_usd", report.cost_usd)
+    span.set_attribute("switchboard.overhead_ms", round(report.overhead_s * 1000, 3))
+    usage_attributes(span, usage)
 
 
 async def _models(
