@@ -31,7 +31,7 @@ from pydantic import SecretStr
 
 from adapters.base import Endpoint
 from adapters.failures import Upstream
-from app.errors import ConfigError
+from app.errors import ConfigError, UpstreamBusy, UpstreamTimeout
 from app.glasses.audio import read_wav, to_whisper
 from app.settings import Settings
 
@@ -50,12 +50,19 @@ class Transcriber(Protocol):
     name: str
 
     async def transcribe(
-        self, audio: bytes, *, filename: str = "audio.wav", content_type: str = "audio/wav"
+        self,
+        audio: bytes,
+        *,
+        filename: str = "audio.wav",
+        content_type: str = "audio/wav",
+        within_s: float | None = None,
     ) -> Transcript:
-        """The text spoken in a WAV recording.
+        """The text spoken in a WAV recording, within ``within_s`` seconds if given.
 
         Raises:
             InvalidUpload: the recording is not a usable WAV (``param="audio"``).
+            UpstreamBusy: too many recordings are waiting for the local model.
+            UpstreamTimeout: no transcript in time (the turn's deadline is near).
             UpstreamError: the remote transcription API failed.
         """
         ...
@@ -204,8 +211,11 @@ class LocalWhisper:
         language: str | None = "en",
         threads: int = 2,
         beam_size: int = 2,
+        max_waiting: int = 4,
     ) -> None:
         self.cache_dir = cache_dir
+        self.max_waiting = max_waiting
+        self._waiting = 0
         self.max_seconds = max_seconds
         self.model = model
         self.language = language  # None: detect, at the cost of a second encoder pass
@@ -234,11 +244,34 @@ class LocalWhisper:
         )
 
     async def transcribe(
-        self, audio: bytes, *, filename: str = "audio.wav", content_type: str = "audio/wav"
+        self,
+        audio: bytes,
+        *,
+        filename: str = "audio.wav",
+        content_type: str = "audio/wav",
+        within_s: float | None = None,
     ) -> Transcript:
+        """Queue for the model (bounded: ``max_waiting``) and transcribe, all within ``within_s``.
+
+        A request whose client leaves, or whose time runs out, while it waits for its turn never
+        starts; one already decoding finishes in its thread (it cannot be interrupted) but keeps
+        the turn until then, so the next one never shares the cores with it.
+        """
         read_wav(audio, max_seconds=self.max_seconds)  # refuse a bad upload before queueing
-        whisper = await self._loaded()
-        await self._turn.acquire()
+        if self._turn.locked() and self._waiting >= self.max_waiting:
+            raise UpstreamBusy(
+                f"{self._waiting} recordings are already waiting for the speech model",
+                retry_after=2.0,
+            )
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(within_s):
+                whisper = await self._loaded()
+                await self._turn.acquire()
+        except TimeoutError:
+            raise UpstreamTimeout("no transcript in time: the speech model was busy") from None
+        finally:
+            self._waiting -= 1
         job = asyncio.ensure_future(asyncio.to_thread(self._run, whisper, audio))
         # Release the turn when the thread ends, not when the caller stops waiting: a cancelled
         # request must not let the next transcription start on cores this one still uses.
@@ -309,14 +342,22 @@ class OpenAITranscriber:
         self.upstream = Upstream.of(endpoint)
 
     async def transcribe(
-        self, audio: bytes, *, filename: str = "audio.wav", content_type: str = "audio/wav"
+        self,
+        audio: bytes,
+        *,
+        filename: str = "audio.wav",
+        content_type: str = "audio/wav",
+        within_s: float | None = None,
     ) -> Transcript:
         info = read_wav(audio, max_seconds=self.max_seconds)
         request = build_transcription(
             self.endpoint, audio, filename=filename, content_type=content_type
         )
         try:
-            response = await self.client.send(request)
+            async with asyncio.timeout(within_s):
+                response = await self.client.send(request)
+        except TimeoutError:
+            raise UpstreamTimeout(f"{self.upstream.name} gave no transcript in time") from None
         except httpx.TransportError as exc:
             raise self.upstream.error(exc) from exc
         if response.is_error:

@@ -91,7 +91,9 @@ async def _question(
             param="audio",
         )
     started = time.perf_counter()
-    transcript = await services.transcriber.transcribe(audio)
+    # inside the turn's deadline, leaving the model the least time it always gets
+    within = max(MIN_ANSWER_S, services.settings.noa_deadline_s - MIN_ANSWER_S)
+    transcript = await services.transcriber.transcribe(audio, within_s=within)
     return transcript.text.strip(), time.perf_counter() - started
 
 

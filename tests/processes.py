@@ -60,6 +60,15 @@ def llama_server() -> Iterator[str]:
 @contextmanager
 def switchboard(env: dict[str, str], log_path: Path) -> Iterator[str]:
     """``switchboard serve`` as a real process on a free port; its output goes to ``log_path``."""
+    with switchboard_process(env, log_path) as (base, _):
+        yield base
+
+
+@contextmanager
+def switchboard_process(
+    env: dict[str, str], log_path: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like ``switchboard``, with the process (for benchmarks that read its memory)."""
     port = free_port()
     full_env = {
         k: v
@@ -76,6 +85,6 @@ def switchboard(env: dict[str, str], log_path: Path) -> Iterator[str]:
         base = f"http://127.0.0.1:{port}"
         try:
             wait_http(f"{base}/healthz", process)
-            yield base
+            yield base, process
         finally:
             stop(process)

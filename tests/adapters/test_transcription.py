@@ -36,8 +36,10 @@ from app.errors import (
     ConfigError,
     InvalidUpload,
     UpstreamAuthError,
+    UpstreamBusy,
     UpstreamError,
     UpstreamRateLimited,
+    UpstreamTimeout,
     UpstreamUnavailable,
 )
 from app.settings import Settings
@@ -324,3 +326,22 @@ async def test_settings_point_the_openai_transcriber_anywhere(
     assert transcript.model == "Systran/faster-whisper-small"
     assert str(sent[0].url) == "http://127.0.0.1:8009/v1/audio/transcriptions"
     assert sent[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+async def test_the_queue_for_the_speech_model_is_bounded_and_has_a_deadline(
+    whisper: LocalWhisper,
+) -> None:
+    audio = as_glasses_wav(*spoken("what breed is that dog"))
+    whisper.max_waiting = 1
+    try:
+        running = asyncio.create_task(whisper.transcribe(audio))
+        await asyncio.sleep(0.05)  # it has the turn now
+        waiting = asyncio.create_task(whisper.transcribe(audio, within_s=0.05))
+        await asyncio.sleep(0)
+        with pytest.raises(UpstreamBusy):  # one is waiting already: the next is refused
+            await whisper.transcribe(audio)
+        with pytest.raises(UpstreamTimeout):  # its time ran out before its turn came
+            await waiting
+        assert "dog" in words((await running).text)
+    finally:
+        whisper.max_waiting = 4

@@ -210,3 +210,46 @@ async def test_prepare_adapts_the_request_per_model() -> None:
     await _gateway(Recording("a", [UpstreamUnavailable("down")]), Recording("b", []), retries=0
                    ).complete(REQUEST, ["a", "b"], Plan(prepare=shout))  # fmt: skip
     assert seen == ["a: hi", "b: hi"]
+
+
+async def _warmed(*adapters: Slow) -> Gateway:
+    gateway = _gateway(*adapters, retries=0)
+    for adapter in adapters:  # each has a latency record: about 20 ms
+        for _ in range(5):
+            await gateway.complete(REQUEST, [adapter.name], Plan(deadline=time.perf_counter() + 5))
+    return gateway
+
+
+async def test_hedging_is_bounded_held_for_and_every_call_is_on_the_bill() -> None:
+    slow, second, third = Slow("slow", 0.02), Slow("second", 0.02), Slow("third", 0.02)
+    gateway = await _warmed(slow, second, third)
+    slow.delay_s = second.delay_s = 1.0  # the first two stall; only a second hedge would help
+    asked: list[str] = []
+
+    async def hold_more(model: str) -> bool:
+        asked.append(model)
+        return True
+
+    plan = Plan(deadline=time.perf_counter() + 8.0, hold_more=hold_more, max_hedges=1)
+    reply, attempt = await gateway.complete(REQUEST, ["slow", "second", "third"], plan)
+    assert reply.choices[0].message.content in ("slow", "second")
+    assert attempt.hedged == ["second"] and third.calls == 5  # one extra call, no more
+    assert asked == ["second"]  # held for before it was made
+    outcomes = sorted((c.model, c.outcome) for c in attempt.calls)
+    winner = attempt.model
+    loser = "second" if winner == "slow" else "slow"
+    assert outcomes == sorted([(winner, "ok"), (loser, "abandoned")])  # both billable
+
+
+async def test_no_hedge_when_the_budget_cannot_hold_another_call() -> None:
+    slow, fast = Slow("slow", 0.02), Slow("fast", 0.02)
+    gateway = await _warmed(slow, fast)
+    slow.delay_s = 0.6
+
+    async def refuse(model: str) -> bool:
+        return False
+
+    plan = Plan(deadline=time.perf_counter() + 8.0, hold_more=refuse)
+    reply, attempt = await gateway.complete(REQUEST, ["slow", "fast"], plan)
+    assert reply.choices[0].message.content == "slow" and attempt.hedged == []
+    assert fast.calls == 5 and [c.outcome for c in attempt.calls] == ["ok"]
