@@ -16,13 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import uvicorn
 import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,13 +34,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.fake_upstream import serve
-from tests.processes import switchboard_process
+from app.gateway.local_servers import free_port
+from tests.processes import stop, switchboard_process, wait_http
 
 state = {"running": 0, "peak": 0}
 
 
 def slow_provider(delay_s: float) -> Starlette:
+    """The provider; ``GET /stats`` says how many calls it had at once at most."""
+
     async def answer(request: Request) -> JSONResponse:
         await request.json()
         state["running"] += 1
@@ -52,7 +58,25 @@ def slow_provider(delay_s: float) -> Starlette:
             "usage": {"prompt_tokens": 20, "completion_tokens": 2, "total_tokens": 22},
         })  # fmt: skip
 
-    return Starlette(routes=[Route("/v1/chat/completions", answer, methods=["POST"])])
+    async def stats(request: Request) -> JSONResponse:
+        return JSONResponse(state)
+
+    return Starlette(routes=[Route("/v1/chat/completions", answer, methods=["POST"]),
+                             Route("/stats", stats)])  # fmt: skip
+
+
+@contextlib.contextmanager
+def provider_process(delay_s: float) -> Iterator[str]:
+    """The provider in a process of its own, so the load generator's GIL does not slow it."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, "--provider", str(port),
+                                "--upstream-ms", str(delay_s * 1000)])  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/stats", process)
+        yield url
+    finally:
+        stop(process)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -93,8 +117,13 @@ def main() -> None:
     parser.add_argument("--upstream-ms", type=float, default=500)
     parser.add_argument("--model-concurrency", type=int, default=32)
     parser.add_argument("--queue-timeout-s", type=float, default=2.0)
+    parser.add_argument("--provider", type=int, help=argparse.SUPPRESS)  # run as the provider
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, serve(slow_provider(args.upstream_ms / 1000)) as up:
+    if args.provider:
+        app = slow_provider(args.upstream_ms / 1000)
+        uvicorn.run(app, host="127.0.0.1", port=args.provider, log_level="warning")
+        return
+    with tempfile.TemporaryDirectory() as tmp, provider_process(args.upstream_ms / 1000) as up:
         catalog = {"models": [{
             "id": "hosted/slow", "adapter": "openai_compat", "base_url": f"{up}/v1",
             "price": {"input_per_mtok": 1, "output_per_mtok": 2}, "context_window": 8192,
@@ -112,6 +141,7 @@ def main() -> None:
             results = asyncio.run(burst(board, args.calls))
             wall = time.perf_counter() - started
             rss = peak_rss_mb(process.pid)
+            peak = httpx.get(f"{up}/stats").json()["peak"]
     by_status: dict[str, list[float]] = collections.defaultdict(list)
     for status, seconds, code in results:
         by_status[f"{status} {code}".strip()].append(seconds)
@@ -123,7 +153,7 @@ def main() -> None:
     for status, seconds in sorted(by_status.items()):
         print(f"| {status} | {len(seconds)} | {pct(seconds, 0.5):.0f} | {pct(seconds, 0.9):.0f} "
               f"| {pct(seconds, 0.99):.0f} | {max(seconds) * 1000:.0f} |")  # fmt: skip
-    print(f"\nprovider peak concurrency: {state['peak']} (limit {args.model_concurrency})")
+    print(f"\nprovider peak concurrency: {peak} (limit {args.model_concurrency})")
     print(f"Switchboard peak RSS: {base_rss:.0f} MB after warm-up, {rss:.0f} MB after the burst")
 
 
