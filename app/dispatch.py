@@ -248,7 +248,7 @@ class Gateway:
         request = plan.prepare(model, plan.request) if plan.prepare else plan.request
         tries = 0
         while True:
-            self.breakers.begin(model)
+            probe = self.breakers.begin(model)
             started = time.perf_counter()
             budget = self._budget(plan, after)
             try:
@@ -267,6 +267,8 @@ class Gateway:
                 if not isinstance(exc, UpstreamBadRequest):
                     self.breakers.failure(model)
                     self.latency.observe(model, elapsed, ok=False)
+                else:  # the provider answered: it is up, whatever it thought of the request
+                    self.breakers.success(model)
                 delay = (
                     None
                     if not exc.retryable or isinstance(exc, UpstreamAuthError)
@@ -283,6 +285,8 @@ class Gateway:
                 attempt.upstream_s += delay
                 await asyncio.sleep(delay)
                 continue
+            finally:  # a probe cancelled or failed by surprise must not stay in flight
+                self.breakers.end(model, probe)
             elapsed = time.perf_counter() - started
             attempt.upstream_s += elapsed
             self.latency.observe(model, elapsed, ok=True)
