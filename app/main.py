@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from app import http_errors
 from app.body_limit import BodyLimit
+from app.limits import LimitsScope, RequestLimits
 from app.services import start_services, warm_in_background
 from app.settings import Settings, get_settings
 from routers import admin, chat, feedback, health, models, noa, route, ui
@@ -32,5 +33,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (chat, route, models, health, feedback, admin, ui):
         app.include_router(module.router)
     app.include_router(noa.build_router(settings.noa_path))
+    app.add_middleware(LimitsScope, limits=RequestLimits.of(settings))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

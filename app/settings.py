@@ -26,6 +26,18 @@ class Settings(BaseSettings):
 
     default_preset: Literal["quality", "balanced", "cheap"] = "balanced"
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_messages: int = Field(default=2048, gt=0, description="messages per chat request")
+    max_text_chars: int = Field(
+        default=1_000_000, gt=0, description="characters of message text per request (413 past it)"
+    )
+    max_content_parts: int = Field(
+        default=4096, gt=0, description="content parts (text, image, audio) per request"
+    )
+    max_image_parts: int = Field(default=100, ge=0, description="image parts per request")
+    max_tools: int = Field(default=128, ge=0, description="tool definitions per request")
+    max_output_tokens: int = Field(
+        default=128_000, gt=0, description="largest max_tokens / max_completion_tokens accepted"
+    )
     default_output_tokens: int = Field(
         default=300, gt=0, description="expected reply length when a request sets no max_tokens"
     )

@@ -15,13 +15,14 @@ from app.accounting import Outcome, call_estimate, record, record_cache_hit
 from app.dispatch import Attempt
 from app.embedding import count_tokens
 from app.errors import UpstreamError
+from app.json_body import StrictJSONRoute
 from app.routing import AUTO_MODELS, Routed, fit_to_model, route
 from app.schemas import ChatChunk, ChatRequest, Usage
 from app.services import Services
 from app.state import ApiKeyRecord
 from routers.deps import ServicesDep
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], route_class=StrictJSONRoute)
 
 
 def _headers(routed: Routed, attempt: Attempt, overhead_s: float) -> dict[str, str]:

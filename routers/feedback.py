@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.access import authenticate
 from app.feedback import Verdict
+from app.json_body import StrictJSONRoute
 from routers.deps import ServicesDep
 
-router = APIRouter(tags=["feedback"])
+router = APIRouter(tags=["feedback"], route_class=StrictJSONRoute)
 
 
 class FeedbackBody(BaseModel):

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 
 from app.access import authenticate
+from app.json_body import StrictJSONRoute
 from app.routing import decide
 from app.schemas import ChatRequest
 from routers.deps import ServicesDep
 
-router = APIRouter(tags=["routing"])
+router = APIRouter(tags=["routing"], route_class=StrictJSONRoute)
 
 
 @router.post("/v1/route")
