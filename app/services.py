@@ -165,7 +165,7 @@ async def start_services(settings: Settings) -> Services:
         latency=latency,
     )
     store = open_store(settings.redis_url.get_secret_value() if settings.redis_url else None)
-    embeddings = EmbeddingService(encoder, cache_size=settings.embedding_cache_size)
+    embeddings = EmbeddingService(encoder, cache_bytes=settings.embedding_cache_bytes)
     return Services(
         settings=settings,
         catalog=catalog,

@@ -44,7 +44,9 @@ class Settings(BaseSettings):
 
     embedding_model: Path | None = Field(default=None, description="unset = all-MiniLM-L6-v2")
     embedding_backend: Literal["auto", "onnx-int8", "onnx", "torch"] = "auto"
-    embedding_cache_size: int = Field(default=4096, ge=0)
+    embedding_cache_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=0, description="query embedding cache, texts included"
+    )
     cache_dir: Path | None = Field(
         default=None, description="ONNX export etc.; ~/.cache/switchboard"
     )
