@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from app.state import StateStore, open_store
 from app.turns import TurnClassifier
 
 log = logging.getLogger(__name__)
+PHOTO_THREADS = 2
 
 
 @dataclass
@@ -85,10 +87,16 @@ class Services:
     decision_log: DecisionLog
     transcriber: Transcriber | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    photos: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
+        PHOTO_THREADS, thread_name_prefix="photo-check"))  # fmt: skip
+    """Decodes uploaded photos (``app.noa.check_image``), apart from the default pool that the
+    embedding batcher uses: a burst of photos neither delays routing nor decodes more than
+    ``PHOTO_THREADS`` images at once."""
 
     async def aclose(self) -> None:
         for task in self.background:
             task.cancel()
+        self.photos.shutdown(wait=False, cancel_futures=True)
         if self.transcriber is not None:
             await self.transcriber.aclose()
         await self.decision_log.drain()

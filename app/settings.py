@@ -87,6 +87,9 @@ class Settings(BaseSettings):
         default=8.0, gt=0, description="time a glasses turn may take, transcription included"
     )
     noa_max_image_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    noa_max_image_pixels: int = Field(
+        default=4096 * 4096, gt=0, description="larger photos are refused before decoding"
+    )
     noa_max_history: int = Field(default=20, ge=0, description="history messages kept per turn")
     noa_max_tokens: int = Field(
         default=200, gt=0, description="answer length cap: glasses show a few sentences"
