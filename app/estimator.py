@@ -64,7 +64,11 @@ stand for a kind of prompt, and the result is bounded to ``prior +- MAX_DECLARED
 
 **Feedback**: ``add_observations`` adds labelled points (embedding, model, score) to the same
 sums, each with weight at most ``FEEDBACK_WEIGHT`` (no more than a labelled prompt), and
-``reset_observations`` drops them; storage and decay belong to the caller.
+``reset_observations`` drops them; storage belongs to the caller. What the estimator holds is
+bounded (``FeedbackBounds``): each point names its source (the caller's key), a source keeps its
+newest ``per_source`` points and all sources together their newest ``total``, and one source's
+points weigh ``source_weight`` together at most (each is scaled down once they would weigh
+more), so no single caller steers routing alone, however much feedback it sends.
 """
 
 from __future__ import annotations
@@ -102,6 +106,14 @@ def kernel(sims: NDArray[np.floating]) -> Matrix:
     """Weight of a labelled prompt at cosine ``sims`` from the query: 1 when identical."""
     sims = np.asarray(sims, dtype=np.float64)
     return np.where(sims > -1.0, np.exp((sims - 1.0) / TEMPERATURE), 0.0)
+
+
+@dataclass(frozen=True)
+class FeedbackBounds:
+    per_source: int = 1000
+    total: int = 50_000
+    source_weight: float = 10.0
+    """Summed weight of one source's points: ten labelled prompts' worth."""
 
 
 class Points:
@@ -156,6 +168,61 @@ class Points:
         w = kernel(embeddings @ self.vectors[:n].T) * self.weights[:n]  # (queries, points)
         weight += w @ self._onehot
         weighted += (w * self.scores[:n]) @ self._onehot
+
+
+class SourcedPoints(Points):
+    """Feedback points that remember their source, held within ``FeedbackBounds``."""
+
+    def __init__(self, columns: int, bounds: FeedbackBounds) -> None:
+        super().__init__(columns)
+        self.bounds = bounds
+        self.source = np.zeros(0, dtype=np.int64)
+        self.base = np.zeros(0)
+        self._ids: dict[str | None, int] = {}
+
+    def add_sourced(
+        self,
+        vectors: Vectors,
+        column: NDArray[np.int64],
+        scores: Matrix,
+        weights: Matrix,
+        sources: Sequence[str | None],
+    ) -> None:
+        ids = np.array([self._ids.setdefault(s, len(self._ids)) for s in sources], np.int64)
+        self.source = np.concatenate([self.source[: self.count], ids])
+        self.base = np.concatenate([self.base[: self.count], weights])
+        self.add(vectors, column, scores, weights)
+        self._bound()
+
+    def keep(self, mask: NDArray[np.bool_]) -> None:
+        kept = mask[: self.count]
+        self.source, self.base = self.source[: self.count][kept], self.base[: self.count][kept]
+        super().keep(mask)
+        self._reweigh()
+
+    def _bound(self) -> None:
+        n = self.count
+        order = np.argsort(self.source[:n], kind="stable")  # by source, oldest first within
+        grouped = self.source[:n][order]
+        starts = np.r_[0, np.flatnonzero(np.diff(grouped)) + 1] if n else np.zeros(0, np.int64)
+        sizes = np.diff(np.r_[starts, n])
+        newer = np.repeat(starts + sizes, sizes) - 1 - np.arange(n)  # 0 = a source's newest
+        mask = np.ones(n, dtype=bool)
+        mask[order[newer >= self.bounds.per_source]] = False
+        kept = np.flatnonzero(mask)
+        mask[kept[: max(0, len(kept) - self.bounds.total)]] = False
+        if mask.all():
+            self._reweigh()
+        else:
+            self.keep(mask)
+
+    def _reweigh(self) -> None:
+        n = self.count
+        if not n:
+            return
+        summed = np.bincount(self.source[:n], weights=self.base[:n])
+        scale = np.minimum(1.0, self.bounds.source_weight / np.maximum(summed, 1e-12))
+        self.weights[:n] = self.base[:n] * scale[self.source[:n]]
 
 
 @dataclass(frozen=True)
@@ -236,6 +303,7 @@ class Estimator:
         declared: Mapping[str, DeclaredProfile],
         aliases: Mapping[str, str],
         encoder: Encoder | None,
+        feedback_bounds: FeedbackBounds | None = None,
     ) -> None:
         columns: dict[str, int] = {}
         if learned is not None:
@@ -254,7 +322,8 @@ class Estimator:
         self._declared_column = np.arange(len(self.models)) >= len(self.learned_models)
         self._column = {m: j for j, m in enumerate(self.models)}
         self._examples = Points(len(self.models))
-        self._feedback = Points(len(self.models))
+        self.feedback_bounds = feedback_bounds or FeedbackBounds()
+        self._feedback = SourcedPoints(len(self.models), self.feedback_bounds)
         for model, profile in self.declared.items():
             self._add_examples(model, profile, encoder)
 
@@ -290,11 +359,13 @@ class Estimator:
         models: Sequence[str],
         scores: Sequence[float] | NDArray[np.floating],
         weight: float = FEEDBACK_WEIGHT,
+        sources: Sequence[str | None] | None = None,
     ) -> None:
         """Add feedback: model ``models[i]`` scored ``scores[i]`` on the prompt ``embeddings[i]``.
 
         Each point counts like one labelled prompt at most (``weight`` is clipped to
-        ``FEEDBACK_WEIGHT``); models without a profile are ignored.
+        ``FEEDBACK_WEIGHT``), and within ``FeedbackBounds`` for its source ``sources[i]`` (one
+        source for all when None); models without a profile are ignored.
         """
         known = [i for i, model in enumerate(models) if model in self._column]
         if not known:
@@ -303,12 +374,13 @@ class Estimator:
         values = np.clip(np.asarray(scores, dtype=np.float64)[known], 0.0, 1.0)
         bounded = float(np.clip(weight, 0.0, FEEDBACK_WEIGHT))
         vectors = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))[known]
-        self._feedback.add(vectors, column, values, np.full(len(known), bounded))
+        origin = [sources[i] if sources is not None else None for i in known]
+        self._feedback.add_sourced(vectors, column, values, np.full(len(known), bounded), origin)
 
     def reset_observations(self, model: str | None = None) -> None:
         """Forget feedback: for one model, or (``None``) for all."""
         if model is None:
-            self._feedback = Points(len(self.models))
+            self._feedback = SourcedPoints(len(self.models), self.feedback_bounds)
         elif model in self._column:
             self._feedback.keep(
                 self._feedback.column[: self._feedback.count] != self._column[model]

@@ -28,7 +28,7 @@ from app.dispatch import Gateway, RetryPolicy
 from app.embedding import base_model_id, load_encoder
 from app.embedding_service import EmbeddingService
 from app.errors import ConfigError
-from app.estimator import Estimator
+from app.estimator import Estimator, FeedbackBounds
 from app.feedback import FeedbackLoop
 from app.latency import LatencyTracker
 from app.local_servers import LocalServer
@@ -148,6 +148,11 @@ async def start_services(settings: Settings) -> Services:
         declared={m.id: m.profile for m in catalog.models if m.profile is not None},
         aliases={m.id: m.data_name for m in catalog.models},
         encoder=encoder,
+        feedback_bounds=FeedbackBounds(
+            per_source=settings.feedback_max_points_per_key,
+            total=settings.feedback_max_points,
+            source_weight=settings.feedback_key_weight,
+        ),
     )
     local, failures = await _start_local(catalog, settings, cache_dir)
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
@@ -172,7 +177,11 @@ async def start_services(settings: Settings) -> Services:
         default_output_tokens=settings.default_output_tokens,
         latency=latency,
     )
-    store = open_store(settings.redis_url.get_secret_value() if settings.redis_url else None)
+    store = open_store(
+        settings.redis_url.get_secret_value() if settings.redis_url else None,
+        max_entries=settings.memory_max_entries,
+        max_feedback=settings.feedback_max_points,
+    )
     embeddings = EmbeddingService(encoder, cache_bytes=settings.embedding_cache_bytes)
     return Services(
         settings=settings,

@@ -69,6 +69,19 @@ class Settings(BaseSettings):
     )
     local_start_timeout_s: float = Field(default=120.0, gt=0)
 
+    memory_max_entries: int = Field(
+        default=20_000, gt=0, description="in-memory state (no Redis): entries kept per table"
+    )
+    feedback_max_points: int = Field(
+        default=50_000, gt=0, description="feedback records kept, and points routing learns from"
+    )
+    feedback_max_points_per_key: int = Field(
+        default=1000, gt=0, description="feedback points one API key's feedback may hold"
+    )
+    feedback_key_weight: float = Field(
+        default=10.0, gt=0, description="summed weight of one key's feedback (labelled prompts)"
+    )
+
     cache_ttl_s: float = Field(default=0.0, ge=0, description="response cache TTL; 0 = off")
     cache_similarity: float = Field(
         default=0.95, gt=0, le=1, description="semantic cache: least cosine for a paraphrase hit"
