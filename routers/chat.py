@@ -44,7 +44,8 @@ async def chat_completions(
     settings = services.settings
     key = await authenticate(services.store, authorization, required=settings.require_api_key,
                              fail_open=settings.fail_open)  # fmt: skip
-    if services.cache is not None and not body.stream:
+    cacheable = services.cache is not None and key is not None  # never for anonymous callers
+    if cacheable and key is not None and not body.stream:
         cached = await _from_cache(services, body, key, started)
         if cached is not None:
             return cached
@@ -85,11 +86,11 @@ async def chat_completions(
         "overhead_ms": round(outcome.overhead_s * 1000, 2),
         "fallbacks": attempt.fallbacks,
     }
-    if services.cache is not None:
+    if cacheable and key is not None:
+        assert services.cache is not None
         headers["x-switchboard-cache"] = "miss"
         embedding = await services.embeddings.embed(body.messages[-1].text())
-        tenant = key.id if key else "anonymous"
-        await services.cache.put(body, tenant, embedding, json.dumps(content))
+        await services.cache.put(body, key.id, embedding, json.dumps(content))
     return JSONResponse(content, headers=headers)
 
 
@@ -98,11 +99,11 @@ def _key_name(admission: Admission) -> str | None:
 
 
 async def _from_cache(
-    services: Services, body: ChatRequest, key: ApiKeyRecord | None, started: float
+    services: Services, body: ChatRequest, key: ApiKeyRecord, started: float
 ) -> JSONResponse | None:
     assert services.cache is not None
     embedding = await services.embeddings.embed(body.messages[-1].text())
-    hit = await services.cache.get(body, key.id if key else "anonymous", embedding)
+    hit = await services.cache.get(body, key.id, embedding)
     if hit is None:
         return None
     # A cached answer costs nothing upstream, but it is still a request: the key's rate limit
@@ -111,7 +112,7 @@ async def _from_cache(
     await settle(services.store, admission, 0.0)
     content = json.loads(hit)
     record_cache_hit(services, str(content.get("model", "none")),
-                     time.perf_counter() - started, key.name if key else None)  # fmt: skip
+                     time.perf_counter() - started, key.name)  # fmt: skip
     headers = {"x-switchboard-cache": "hit", "x-switchboard-model": str(content.get("model", "")),
                "x-switchboard-cost-usd": "0.00000000"}  # fmt: skip
     return JSONResponse(content, headers=headers | admission.headers)

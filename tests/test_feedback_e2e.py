@@ -95,30 +95,25 @@ def test_feedback_is_idempotent_and_validated(workers: tuple[str, str]) -> None:
 
 def test_response_cache_is_shared_and_keyed(workers: tuple[str, str]) -> None:
     a, b = workers
+    admin = {"authorization": "Bearer admin-for-feedback"}
+    created = httpx.post(f"{a}/v1/admin/keys", json={"name": "cache-user"}, headers=admin)
+    key = {"authorization": f"Bearer {created.json()['key']}"}  # anonymous calls are not cached
     body = {
         "model": "auto",
         "messages": [{"role": "user", "content": "Name a planet."}],
         "max_tokens": 4,
     }
-    first = httpx.post(f"{a}/v1/chat/completions", json=body, timeout=60)
-    second = httpx.post(f"{b}/v1/chat/completions", json=body, timeout=60)
+
+    def cache(url: str, request: dict[str, object]) -> httpx.Response:
+        return httpx.post(f"{url}/v1/chat/completions", json=request, headers=key, timeout=60)
+
+    first, second = cache(a, body), cache(b, body)
     assert first.headers["x-switchboard-cache"] == "miss"
     assert second.headers["x-switchboard-cache"] == "hit"
     assert second.json()["choices"] == first.json()["choices"]
     other = {**body, "messages": [{"role": "user", "content": "Name a planet that is not Earth."}]}
-    assert (
-        httpx.post(f"{b}/v1/chat/completions", json=other, timeout=60).headers[
-            "x-switchboard-cache"
-        ]
-        == "miss"
-    )
-    hotter = {**body, "temperature": 1.5}
-    assert (
-        httpx.post(f"{b}/v1/chat/completions", json=hotter, timeout=60).headers[
-            "x-switchboard-cache"
-        ]
-        == "miss"
-    )
+    assert cache(b, other).headers["x-switchboard-cache"] == "miss"
+    assert cache(b, {**body, "temperature": 1.5}).headers["x-switchboard-cache"] == "miss"
 
 
 def test_cache_hits_count_against_the_keys_rate_limit(workers: tuple[str, str]) -> None:
