@@ -171,14 +171,25 @@ class Points:
 
 
 class SourcedPoints(Points):
-    """Feedback points that remember their source, held within ``FeedbackBounds``."""
+    """Feedback points that remember their source, held within ``FeedbackBounds``.
+
+    A point past a bound is dropped by zeroing its weight; the arrays are compacted only once a
+    quarter of them is dropped, so a caller at its cap does not cost a copy of every vector per
+    feedback.
+    """
 
     def __init__(self, columns: int, bounds: FeedbackBounds) -> None:
         super().__init__(columns)
         self.bounds = bounds
         self.source = np.zeros(0, dtype=np.int64)
         self.base = np.zeros(0)
+        self.alive = np.zeros(0, dtype=bool)
         self._ids: dict[str | None, int] = {}
+
+    @property
+    def live(self) -> int:
+        """Points that count (the others wait for the next compaction)."""
+        return int(self.alive.sum())
 
     def add_sourced(
         self,
@@ -189,40 +200,40 @@ class SourcedPoints(Points):
         sources: Sequence[str | None],
     ) -> None:
         ids = np.array([self._ids.setdefault(s, len(self._ids)) for s in sources], np.int64)
-        self.source = np.concatenate([self.source[: self.count], ids])
-        self.base = np.concatenate([self.base[: self.count], weights])
+        self.source = np.concatenate([self.source, ids])
+        self.base = np.concatenate([self.base, weights])
+        self.alive = np.concatenate([self.alive, np.ones(len(ids), dtype=bool)])
         self.add(vectors, column, scores, weights)
-        self._bound()
+        self._bound(np.unique(ids))
 
     def keep(self, mask: NDArray[np.bool_]) -> None:
         kept = mask[: self.count]
-        self.source, self.base = self.source[: self.count][kept], self.base[: self.count][kept]
+        self.source, self.base, self.alive = self.source[kept], self.base[kept], self.alive[kept]
         super().keep(mask)
         self._reweigh()
 
-    def _bound(self) -> None:
-        n = self.count
-        order = np.argsort(self.source[:n], kind="stable")  # by source, oldest first within
-        grouped = self.source[:n][order]
-        starts = np.r_[0, np.flatnonzero(np.diff(grouped)) + 1] if n else np.zeros(0, np.int64)
-        sizes = np.diff(np.r_[starts, n])
-        newer = np.repeat(starts + sizes, sizes) - 1 - np.arange(n)  # 0 = a source's newest
-        mask = np.ones(n, dtype=bool)
-        mask[order[newer >= self.bounds.per_source]] = False
-        kept = np.flatnonzero(mask)
-        mask[kept[: max(0, len(kept) - self.bounds.total)]] = False
-        if mask.all():
-            self._reweigh()
+    def _bound(self, added: NDArray[np.int64]) -> None:
+        """Drop the oldest points of sources past ``per_source``, then past ``total``."""
+        per_source = np.bincount(self.source[self.alive], minlength=len(self._ids))
+        for source in added[per_source[added] > self.bounds.per_source]:
+            mine = np.flatnonzero((self.source == source) & self.alive)
+            self.alive[mine[: len(mine) - self.bounds.per_source]] = False
+        extra = self.live - self.bounds.total
+        if extra > 0:
+            self.alive[np.flatnonzero(self.alive)[:extra]] = False
+        if self.count - self.live > max(64, self.count // 4):
+            self.keep(self.alive.copy())
         else:
-            self.keep(mask)
+            self._reweigh()
 
     def _reweigh(self) -> None:
         n = self.count
         if not n:
             return
-        summed = np.bincount(self.source[:n], weights=self.base[:n])
+        live_base = self.base * self.alive
+        summed = np.bincount(self.source, weights=live_base, minlength=len(self._ids))
         scale = np.minimum(1.0, self.bounds.source_weight / np.maximum(summed, 1e-12))
-        self.weights[:n] = self.base[:n] * scale[self.source[:n]]
+        self.weights[:n] = live_base * scale[self.source]
 
 
 @dataclass(frozen=True)

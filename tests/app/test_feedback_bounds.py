@@ -100,6 +100,7 @@ async def test_feedback_points_are_bounded_per_key_and_in_total() -> None:
     for key in ("k1", "k2", "k3", "k4"):
         estimator.add_observations(vectors[:100], ["a"] * 100, [1.0] * 100, sources=[key] * 100)
     feedback = estimator._feedback
-    assert feedback.count == 120  # the newest 120 of 200 kept points (50 per key)
-    kept_keys = np.bincount(feedback.source[: feedback.count])
-    assert kept_keys.max() <= 50
+    assert feedback.live == 120  # the newest 120 of 200 kept points (50 per key)
+    kept_keys = np.bincount(feedback.source[feedback.alive])
+    assert kept_keys.max() <= 50 and kept_keys[0] == 0  # the oldest key's points went first
+    assert feedback.count <= 2 * 120  # and what was dropped is compacted away
