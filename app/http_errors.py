@@ -30,7 +30,8 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     first = errors[0]
     loc = [str(p) for p in first.get("loc", ()) if p != "body"]
     if first.get("type") == "json_invalid":
-        return "request body is not valid JSON: " + str(first.get("msg", "")), None
+        reason = (first.get("ctx") or {}).get("error") or first.get("msg", "")
+        return f"request body is not valid JSON: {reason}", None
     param = ".".join(loc) or None
     message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
     if len(errors) > 1:

@@ -10,6 +10,7 @@ from opentelemetry.trace import TracerProvider
 
 from app import http_errors
 from app.body_limit import BodyLimit
+from app.limits import LimitsScope, RequestLimits
 from app.services import start_services
 from app.settings import Settings, get_settings
 from routers import admin, chat, feedback, health, models, noa, route, ui
@@ -36,5 +37,6 @@ def create_app(
     for module in (chat, route, models, health, feedback, admin, ui):
         app.include_router(module.router)
     app.include_router(noa.build_router(settings.noa_path))
+    app.add_middleware(LimitsScope, limits=RequestLimits.of(settings))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

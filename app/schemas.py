@@ -10,7 +10,17 @@ import time
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ModelWrapValidatorHandler,
+    field_validator,
+    model_validator,
+)
+
+from app import limits
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
@@ -114,6 +124,16 @@ class ChatRequest(BaseModel):
     tool_choice: JsonValue | None = None
     response_format: dict[str, JsonValue] | None = None
     switchboard: RoutingPreferences | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _within_limits(cls, data: Any, handler: ModelWrapValidatorHandler[ChatRequest]) -> Any:
+        """The request's caps (``app.limits``): counts before anything is built, then text."""
+        caps = limits.current()
+        caps.check_shape(data)
+        request = handler(data)
+        caps.check(request)
+        return request
 
     @field_validator("stop")
     @classmethod

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,7 +47,7 @@ from app.pipeline.decisions import Decider
 from app.pipeline.ledger import Outbox
 from app.pipeline.response_cache import ResponseCache
 from app.selection.anchors import load_anchors
-from app.selection.estimator import Estimator
+from app.selection.estimator import Estimator, FeedbackBounds
 from app.selection.feedback import FeedbackLoop
 from app.selection.profiles import load_profiles
 from app.selection.selector import Selector
@@ -56,6 +57,7 @@ from app.state import StateStore, open_store
 from app.telemetry import PROVIDERS, Target, Tracing, tracer
 
 log = logging.getLogger(__name__)
+PHOTO_THREADS = 2
 
 SYNC_INTERVAL_S = 1.0
 
@@ -83,6 +85,11 @@ class Services:
     completions: Completions
     transcriber: Transcriber | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    photos: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
+        PHOTO_THREADS, thread_name_prefix="photo-check"))  # fmt: skip
+    """Decodes uploaded photos (``app.glasses.turn.check_image``), apart from the default pool
+    that the embedding batcher uses: a burst of photos neither delays routing nor decodes more than
+    ``PHOTO_THREADS`` images at once."""
 
     def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work`` in a background task that the lifespan cancels at shutdown."""
@@ -116,6 +123,7 @@ class Services:
                 await task
         await self.completions.drain()
         await self.outbox.drain()
+        self.photos.shutdown(wait=False, cancel_futures=True)
         if self.transcriber is not None:
             await self.transcriber.aclose()
         await self.decision_log.drain()
@@ -210,6 +218,11 @@ async def start_services(
         anchors=load_anchors(encoder, cache_dir)
         if any(p.kinds for p in declared.values())
         else None,
+        feedback_bounds=FeedbackBounds(
+            per_source=settings.feedback_max_points_per_key,
+            total=settings.feedback_max_points,
+            source_weight=settings.feedback_key_weight,
+        ),
     )
     if estimator.neutral:
         log.warning(
@@ -242,8 +255,12 @@ async def start_services(
         default_output_tokens=settings.default_output_tokens,
         latency=latency,
     )
-    store = open_store(settings.redis_url.get_secret_value() if settings.redis_url else None)
-    embeddings = EmbeddingService(encoder, cache_size=settings.embedding_cache_size)
+    store = open_store(
+        settings.redis_url.get_secret_value() if settings.redis_url else None,
+        max_entries=settings.memory_max_entries,
+        max_feedback=settings.feedback_max_points,
+    )
+    embeddings = EmbeddingService(encoder, cache_bytes=settings.embedding_cache_bytes)
     metrics = Metrics()
     feedback = FeedbackLoop(store, estimator)
     conversations = Conversations(_turn_classifier(encoder.model_id), embeddings, store)

@@ -26,13 +26,27 @@ class Settings(BaseSettings):
 
     default_preset: Literal["quality", "balanced", "cheap"] = "balanced"
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_messages: int = Field(default=2048, gt=0, description="messages per chat request")
+    max_text_chars: int = Field(
+        default=1_000_000, gt=0, description="characters of message text per request (413 past it)"
+    )
+    max_content_parts: int = Field(
+        default=4096, gt=0, description="content parts (text, image, audio) per request"
+    )
+    max_image_parts: int = Field(default=100, ge=0, description="image parts per request")
+    max_tools: int = Field(default=128, ge=0, description="tool definitions per request")
+    max_output_tokens: int = Field(
+        default=128_000, gt=0, description="largest max_tokens / max_completion_tokens accepted"
+    )
     default_output_tokens: int = Field(
         default=300, gt=0, description="expected reply length when a request sets no max_tokens"
     )
 
     embedding_model: Path | None = Field(default=None, description="unset = all-MiniLM-L6-v2")
     embedding_backend: Literal["auto", "onnx-int8", "onnx", "torch"] = "auto"
-    embedding_cache_size: int = Field(default=4096, ge=0)
+    embedding_cache_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=0, description="query embedding cache, texts included"
+    )
     cache_dir: Path | None = Field(
         default=None, description="ONNX export etc.; ~/.cache/switchboard"
     )
@@ -67,6 +81,19 @@ class Settings(BaseSettings):
     )
     local_start_timeout_s: float = Field(default=120.0, gt=0)
 
+    memory_max_entries: int = Field(
+        default=20_000, gt=0, description="in-memory state (no Redis): entries kept per table"
+    )
+    feedback_max_points: int = Field(
+        default=50_000, gt=0, description="feedback records kept, and points routing learns from"
+    )
+    feedback_max_points_per_key: int = Field(
+        default=1000, gt=0, description="feedback points one API key's feedback may hold"
+    )
+    feedback_key_weight: float = Field(
+        default=10.0, gt=0, description="summed weight of one key's feedback (labelled prompts)"
+    )
+
     cache_ttl_s: float = Field(default=0.0, ge=0, description="response cache TTL; 0 = off")
     cache_similarity: float = Field(
         default=0.95, gt=0, le=1, description="semantic cache: least cosine for a paraphrase hit"
@@ -85,6 +112,9 @@ class Settings(BaseSettings):
         default=8.0, gt=0, description="time a glasses turn may take, transcription included"
     )
     noa_max_image_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    noa_max_image_pixels: int = Field(
+        default=4096 * 4096, gt=0, description="larger photos are refused before decoding"
+    )
     noa_max_history: int = Field(default=20, ge=0, description="history messages kept per turn")
     noa_max_tokens: int = Field(
         default=200, gt=0, description="answer length cap: glasses show a few sentences"

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.errors import AuthenticationError, NotFound, PermissionDenied
+from app.json_body import StrictJSONRoute
 from app.pipeline.access import bearer
 from app.state import ApiKeyRecord, new_key
 from routers.deps import ServicesDep
@@ -28,7 +29,12 @@ def require_admin(
         raise PermissionDenied("not an admin key")
 
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    route_class=StrictJSONRoute,
+)
 
 
 class NewKey(BaseModel):

@@ -9,11 +9,12 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.errors import UpstreamError
+from app.json_body import StrictJSONRoute
 from app.pipeline.completions import Call, Streamed
 from app.schemas import ChatChunk, ChatRequest, Usage
 from routers.deps import CallerDep, CompletionsDep
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], route_class=StrictJSONRoute)
 
 
 @router.post("/v1/chat/completions", response_model=None)

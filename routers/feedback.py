@@ -7,11 +7,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.json_body import StrictJSONRoute
 from app.pipeline.access import authenticate
 from app.selection.feedback import Verdict
 from routers.deps import ServicesDep
 
-router = APIRouter(tags=["feedback"])
+router = APIRouter(tags=["feedback"], route_class=StrictJSONRoute)
 
 
 class FeedbackBody(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -206,9 +207,14 @@ async def _inputs(
     The photo is decoded and the recent history embedded while the audio is transcribed, so
     neither adds to the turn's time.
     """
-    limit = services.settings.noa_max_image_bytes
+    settings = services.settings
+    check = partial(check_image, max_bytes=settings.noa_max_image_bytes,
+                    max_pixels=settings.noa_max_image_pixels)  # fmt: skip
+    loop = asyncio.get_running_loop()
     photo_task = (
-        asyncio.create_task(asyncio.to_thread(check_image, image, limit)) if image else None
+        asyncio.ensure_future(loop.run_in_executor(services.photos, check, image))
+        if image
+        else None
     )
     warm = [
         asyncio.create_task(services.embeddings.embed(m.text()))

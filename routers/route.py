@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from app.json_body import StrictJSONRoute
 from app.pipeline.completions import Call
 from app.schemas import ChatRequest
 from app.selection.selector import Decision
 from routers.deps import CallerDep, CompletionsDep
 
-router = APIRouter(tags=["routing"])
+router = APIRouter(tags=["routing"], route_class=StrictJSONRoute)
 
 
 def decision_body(decision: Decision) -> dict[str, Any]:

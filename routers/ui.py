@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from pydantic import JsonValue
 
 from app.errors import AuthenticationError, NotFound, PermissionDenied
+from app.json_body import StrictJSONRoute
 from app.ui import pages, session
 from app.ui.catalog_view import catalog_status
 from routers.admin import NewKey
@@ -142,7 +143,7 @@ def _keys_enabled(services: ServicesDep) -> None:
         raise PermissionDenied("key management is off: set SWITCHBOARD_ADMIN_KEY")
 
 
-keys = APIRouter(prefix="/keys", dependencies=[Depends(_keys_enabled)])
+keys = APIRouter(prefix="/keys", dependencies=[Depends(_keys_enabled)], route_class=StrictJSONRoute)
 
 
 @keys.get("")

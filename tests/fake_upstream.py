@@ -2,12 +2,13 @@
 
 Paths pick the behaviour: ``/status/{code}/v1/...`` answers that status, ``/hang/v1/...`` never
 answers in time, ``/midstream/v1/...`` streams one chunk and then drops the connection, and
-``/answer/{name}/v1/...`` answers (non-streamed) with what it received: its name, how many
+``/answer/{name}/v1/...`` answers (streamed too) with what it received: its name, how many
 images the request carried and the last user text, so a test can see what reached which model;
 ``/tail/{every}/{name}/v1/...`` answers the same way but is slow on every ``every``-th call;
 ``/stream/{name}/v1/...`` streams twenty words, 50 ms apart, then its usage (streamed requests)
 or answers at once (others); ``/trickle/v1/...`` sends its reply a byte at a time, 0.2 s apart.
 Every request body is kept in ``received`` (path -> bodies), so tests can see what was sent.
+``/transcribe/v1/audio/transcriptions`` transcribes any recording as "what is this".
 """
 
 from __future__ import annotations
@@ -103,6 +104,14 @@ async def answer(request: Request, count: bool = True) -> Response:
         if message["role"] == "user":
             last = " ".join(p.get("text", "") for p in parts if p.get("type") == "text")
     name = request.path_params["name"]
+    if body.get("stream"):
+        text = f"{name} saw {images} image(s): {last}"
+
+        async def events() -> AsyncIterator[str]:
+            yield _chunk(text)
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
     reply = {
         "id": "chatcmpl-answer",
         "object": "chat.completion",
@@ -166,8 +175,15 @@ async def trickle(request: Request) -> Response:
     return StreamingResponse(dribble(), media_type="application/json")
 
 
+async def transcribe(request: Request) -> Response:
+    hits[request.url.path] += 1
+    await request.body()
+    return JSONResponse({"text": "what is this"})
+
+
 app = Starlette(
     routes=[
+        Route("/transcribe/v1/audio/transcriptions", transcribe, methods=["POST"]),
         Route("/status/{code:int}/v1/chat/completions", status, methods=["POST"]),
         Route("/hang/v1/chat/completions", hang, methods=["POST"]),
         Route("/midstream/v1/chat/completions", midstream, methods=["POST"]),

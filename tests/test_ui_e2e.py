@@ -233,20 +233,20 @@ def test_a_prompt_with_markup_shows_as_text_and_runs_nothing(browser: WebDriver)
 def test_live_decisions_show_every_call_and_filter_by_model(
     service: str, browser: WebDriver
 ) -> None:
+    admin = {"authorization": f"Bearer {ADMIN}"}
+    made = httpx.post(f"{service}/v1/admin/keys", json={"name": "cache-user"}, headers=admin)
+    key = {"authorization": f"Bearer {made.json()['key']}"}  # anonymous calls are not cached
     body = {"model": STRONG, "messages": [{"role": "user", "content": HELLO}], "max_tokens": 4}
-    created = httpx.post(f"{service}/v1/admin/keys", json={"name": "outside-app"},
-                         headers={"authorization": f"Bearer {ADMIN}"})  # fmt: skip
-    assert created.status_code == 201, created.text
-    key = {"authorization": f"Bearer {created.json()['key']}"}
     assert _chat(service, body, **key) == 200  # calls from outside the console show up too,
     assert _chat(service, body, **key) == 200  # and this one is answered from the response cache
+    httpx.delete(f"{service}/v1/admin/keys/{made.json()['id']}", headers=admin)
     _tab(browser, "live")
     _wait(browser).until(lambda b: len(_rows(b, f'#decisions tr[data-model="{STRONG}"]')) == 2)
     rows = _rows(browser, "#decisions tbody tr")
     assert [r.get_attribute("data-model") for r in rows] == [STRONG, STRONG, CHEAP, CHEAP]
     cache = [r.find_elements(By.TAG_NAME, "td")[-1].text for r in rows]
     assert cache == ["hit", "—", "—", "—"]
-    assert "outside-app" in rows[1].text and "ms" in rows[1].text
+    assert "cache-user" in rows[1].text and "ms" in rows[1].text
     Select(_by_id(browser, "live-model")).select_by_value(CHEAP)
     _wait(browser).until(lambda b: len(_rows(b, "#decisions tbody tr")) == 2)
     assert {r.get_attribute("data-model") for r in _rows(browser, "#decisions tbody tr")} == {CHEAP}

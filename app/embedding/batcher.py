@@ -4,25 +4,38 @@ Requests that arrive while the encoder is busy wait in a queue; when it frees up
 queued is embedded in one encoder call (up to ``max_batch``), which runs the texts side by side
 on every core (``app.embedding.encoder.OnnxEncoder``). Under load that turns N thread hops and N
 one-core-at-a-time encodings into a few calls that keep both cores busy; with one request at a
-time it adds no waiting at all.
+time it adds no waiting at all. A text the encoder refuses fails its own request only: the
+batch is then encoded text by text.
+
+Texts are cut to what the encoder reads (``Encoder.max_chars``) before anything else, so long
+texts with the same beginning share one entry, and the cache is bounded in bytes (keys, vectors
+and bookkeeping), not entries: a few thousand entries of megabyte-long keys would otherwise
+hold gigabytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections import OrderedDict
 
 import numpy as np
 
 from app.embedding.encoder import Encoder, Vectors
 
+ENTRY_OVERHEAD = 200
+"""Bytes an entry costs beyond its key and vector (the dict slot, the array header)."""
+
 
 class EmbeddingService:
-    def __init__(self, encoder: Encoder, *, cache_size: int = 4096, max_batch: int = 64) -> None:
+    def __init__(
+        self, encoder: Encoder, *, cache_bytes: int = 32 * 1024 * 1024, max_batch: int = 64
+    ) -> None:
         self.encoder = encoder
-        self.cache_size = cache_size
+        self.max_cache_bytes = cache_bytes
         self.max_batch = max_batch
+        self.cache_bytes = 0
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._queue: asyncio.Queue[tuple[str, asyncio.Future[Vectors]]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
@@ -35,6 +48,7 @@ class EmbeddingService:
 
     async def embed(self, text: str) -> Vectors:
         """One L2-normalised vector for ``text`` (shape ``(dim,)``)."""
+        text = text[: self.encoder.max_chars]
         cached = self._cache.get(text)
         if cached is not None:
             self._cache.move_to_end(text)
@@ -51,31 +65,49 @@ class EmbeddingService:
             while not self._queue.empty() and len(batch) < self.max_batch:
                 batch.append(self._queue.get_nowait())
             texts = list(dict.fromkeys(text for text, _ in batch))
-            try:
-                vectors = await asyncio.to_thread(self.encoder.encode, texts)
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
+            by_text = await asyncio.to_thread(self._encode, texts)
             self.batches += 1
-            self.embedded += len(texts)
-            by_text = {
-                text: np.ascontiguousarray(vec) for text, vec in zip(texts, vectors, strict=True)
-            }
             for text, future in batch:
-                if not future.done():
-                    future.set_result(by_text[text])
-            self._remember(by_text)
+                if future.done():
+                    continue
+                result = by_text[text]
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+            self._remember({t: v for t, v in by_text.items() if not isinstance(v, Exception)})
+
+    def _encode(self, texts: list[str]) -> dict[str, Vectors | Exception]:
+        """Each text's vector, or the error the encoder raised on that text alone."""
+        try:
+            vectors = self.encoder.encode(texts)
+        except Exception as exc:
+            if len(texts) == 1:
+                return {texts[0]: exc}
+            found: dict[str, Vectors | Exception] = {}
+            for text in texts:
+                found |= self._encode([text])
+            return found
+        self.embedded += len(texts)
+        return {text: np.ascontiguousarray(v) for text, v in zip(texts, vectors, strict=True)}
+
+    @staticmethod
+    def _size(text: str, vector: Vectors) -> int:
+        return sys.getsizeof(text) + vector.nbytes + ENTRY_OVERHEAD
 
     def _remember(self, by_text: dict[str, Vectors]) -> None:
-        if self.cache_size <= 0:
-            return
         for text, vec in by_text.items():
+            size = self._size(text, vec)
+            if size > self.max_cache_bytes:
+                continue
+            old = self._cache.pop(text, None)
+            if old is not None:
+                self.cache_bytes -= self._size(text, old)
             self._cache[text] = vec
-            self._cache.move_to_end(text)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+            self.cache_bytes += size
+        while self.cache_bytes > self.max_cache_bytes:
+            text, vec = self._cache.popitem(last=False)
+            self.cache_bytes -= self._size(text, vec)
 
     async def aclose(self) -> None:
         if self._worker is not None:

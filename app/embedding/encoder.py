@@ -16,7 +16,7 @@ Three backends, one model (mean-pooled, L2-normalised all-MiniLM-L6-v2 by defaul
 ``model_id`` names the weights (a hash of them) and, for int8, the precision. Profiles record
 it; ``load_encoder(like=...)`` gives the encoder that reproduces a recorded id, and the estimator
 refuses profiles built with another. fp32 ONNX and torch share an id: they give the same vectors.
-The async side (cache, micro-batching) lives in ``app.embedding.encoder.batcher``.
+The async side (cache, micro-batching) lives in ``app.embedding.batcher``.
 """
 
 from __future__ import annotations
@@ -45,11 +45,26 @@ opt-in: 2.6x the batch throughput and the same AIQ on RouterBench by cross-valid
 point less accurate on RouterDC (``bench/routing_quality.py --backend onnx-int8``)."""
 
 
+CHARS_PER_TOKEN_BOUND = 16
+"""The encoder is handed at most this many characters per token it reads (4096 for MiniLM's
+256): English runs about 4.5 characters per token, code and long words under 10, so the
+tokens a natural text yields inside the window are the same with or without the rest of it
+(``bench/embedding_truncation.py`` checks every prompt of a labelled file). Without the bound a
+20 MB message would be tokenised whole only for 256 tokens to be kept."""
+
+
 class Encoder(Protocol):
     model_id: str
     dim: int
+    max_chars: int
+    """Characters of a text the encoder reads; the rest cannot change its vector."""
 
     def encode(self, texts: Sequence[str]) -> Vectors: ...
+
+
+def clipped(texts: Sequence[str], max_chars: int) -> list[str]:
+    """``texts`` cut to what the encoder reads (slicing a shorter text is a no-op)."""
+    return [text[:max_chars] for text in texts]
 
 
 def default_model_path() -> Path:
@@ -97,10 +112,14 @@ class TorchEncoder:
         self._model = SentenceTransformer(str(path), device="cpu")
         self.model_id = _model_id(path)
         self.dim = int(self._model.get_embedding_dimension() or 0)
+        self.max_chars = _max_seq_length(path) * CHARS_PER_TOKEN_BOUND
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         vectors = self._model.encode(
-            list(texts), batch_size=32, normalize_embeddings=True, convert_to_numpy=True
+            clipped(texts, self.max_chars),
+            batch_size=32,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
         )
         return np.asarray(vectors, dtype=np.float32)
 
@@ -125,6 +144,7 @@ class OnnxEncoder:
         self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tokenizer.no_padding()  # the shipped tokenizer.json pads to 128; we never pad
         self._tokenizer.enable_truncation(max_length=_max_seq_length(path))
+        self.max_chars = _max_seq_length(path) * CHARS_PER_TOKEN_BOUND
         self._path = onnx_path
         self._threads = threads or (os.cpu_count() or 1)
         self._session = self._new_session(self._threads)
@@ -142,7 +162,7 @@ class OnnxEncoder:
         return ort.InferenceSession(str(self._path), options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: Sequence[str]) -> Vectors:
-        ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+        ids = [e.ids for e in self._tokenizer.encode_batch(clipped(texts, self.max_chars))]
         if len(ids) <= 1 or self._threads == 1:
             rows = [self._encode_one(i, self._session) for i in ids]
         else:

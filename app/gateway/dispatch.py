@@ -149,6 +149,15 @@ class Plan:
     max_hedges: int = 1
 
 
+def _verdict(error: BaseException) -> bool | None:
+    """What a failed call says about the provider: up (True), failing (False), nothing (None)."""
+    if isinstance(error, UpstreamBadRequest):
+        return True  # it answered: it is up, whatever it thought of the request
+    if isinstance(error, UpstreamError) and error.provider_fault:
+        return False
+    return None  # cancelled, our own limit, a bug: no evidence either way
+
+
 @dataclass(frozen=True)
 class _Job(Generic[T]):
     call: Callable[[str, ChatRequest, UpstreamCall], Awaitable[T]]
@@ -429,9 +438,9 @@ class Gateway:
         budget: float | None,
     ) -> T:  # fmt: skip
         """One call: breaker told how it ended on every path (a probe never stays in flight)."""
-        self.breakers.begin(model)
+        probe = self.breakers.begin(model)
         started = time.perf_counter()
-        verdict: bool | None = None  # True: success, False: failure, None: no verdict
+        verdict: bool | None = None  # True: the provider is up, False: it failed, None: no word
         error: BaseException | None = None
         try:
             if budget is not None and budget <= 0:
@@ -454,22 +463,20 @@ class Gateway:
             verdict = True
             return result
         except BaseException as exc:
-            error = exc
-            if isinstance(exc, UpstreamError) and exc.provider_fault:
-                verdict = False if not isinstance(exc, UpstreamBadRequest) else None
+            error, verdict = exc, _verdict(exc)
             raise
         finally:
             record.elapsed_s = time.perf_counter() - started - record.queued_s
             if record.outcome != "running":  # a stream's call ends when the stream does
                 record.end(error)
             if verdict is True:
-                self.latency.observe(model, record.elapsed_s, ok=True)
+                if error is None:
+                    self.latency.observe(model, record.elapsed_s, ok=True)
                 self.breakers.success(model)
             elif verdict is False:
                 self.latency.observe(model, record.elapsed_s, ok=False)
                 self.breakers.failure(model)
-            else:
-                self.breakers.release(model)
+            self.breakers.end(model, probe)  # a probe cancelled or failed by surprise is released
 
     @staticmethod
     def _elapsed(record: UpstreamCall) -> float:

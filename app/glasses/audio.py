@@ -5,6 +5,11 @@ truncated, not empty, not longer than the caller allows) without converting anyt
 transcriber that forwards the original bytes still refuses bad uploads the same way.
 ``to_whisper`` decodes the samples to float32 mono at 16 kHz.
 
+Work is bounded before any sample is decoded: the rate must be one the FFT resampler handles
+cheaply (any standard rate; a prime rate such as 383987 Hz made the FFT's length a large prime
+and cost 1.7 s of CPU for 15 MB), and a recording holds at most ``MAX_SAMPLES`` samples (all
+channels), so the float copies the resampler makes stay under about 200 MB.
+
 The container is parsed here, not with the stdlib ``wave``: on Python 3.11 ``wave`` refuses
 ``WAVE_FORMAT_EXTENSIBLE``, which is how most recorders write 24/32-bit and multichannel files,
 and it silently reads a short ``data`` chunk as a shorter recording. Every rejection is an
@@ -27,6 +32,11 @@ Samples = NDArray[np.float32]
 WHISPER_RATE = 16_000
 MIN_RATE = 1_000
 MAX_RATE = 384_000
+MAX_SAMPLES = 1 << 24
+"""Samples (frames x channels) a recording may hold: 16.8 M, 17 min of 16 kHz mono, 44 s at
+384 kHz; more than the upload limit lets through at 8 bits."""
+SMOOTH = (2, 3, 5, 7)
+"""Prime factors the FFT's lengths may have: pocketfft runs these at full speed."""
 
 _PCM = 0x0001
 _FLOAT = 0x0003
@@ -59,6 +69,26 @@ class WavInfo:
 
 def _invalid(message: str) -> InvalidUpload:
     return InvalidUpload(message, param="audio")
+
+
+def _smooth(n: int) -> bool:
+    """True when ``n`` has no prime factor above 7."""
+    for p in SMOOTH:
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
+def _next_smooth(n: int) -> int:
+    """The least 7-smooth integer at or above ``n`` (at most a few percent above it)."""
+    while not _smooth(n):
+        n += 1
+    return n
+
+
+def cheap_rate(rate: int, target: int = WHISPER_RATE) -> bool:
+    """Whether resampling ``rate`` to ``target`` keeps the FFT's lengths 7-smooth."""
+    return _smooth(rate // math.gcd(rate, target)) and _smooth(target // math.gcd(rate, target))
 
 
 def _chunks(data: bytes) -> dict[bytes, tuple[int, int]]:
@@ -105,6 +135,11 @@ def read_wav(data: bytes, *, max_seconds: float) -> WavInfo:
         raise _invalid(f"unsupported WAV encoding: {bits}-bit {kind}")
     if channels < 1 or not MIN_RATE <= rate <= MAX_RATE:
         raise _invalid(f"unusable WAV header: {channels} channel(s) at {rate} Hz")
+    if not cheap_rate(rate):
+        raise _invalid(
+            f"unsupported sample rate {rate} Hz: record at a standard rate "
+            "(8000, 11025, 16000, 22050, 32000, 44100, 48000, 96000 Hz, ...)"
+        )
     if b"data" not in chunks:
         raise _invalid("the WAV file is truncated: it has no data chunk")
     offset, size = chunks[b"data"]
@@ -117,6 +152,10 @@ def read_wav(data: bytes, *, max_seconds: float) -> WavInfo:
     info = WavInfo(rate, channels, bits, tag == _FLOAT, size // frame_bytes, offset)
     if info.frames == 0:
         raise _invalid("the WAV file holds no audio samples")
+    if info.frames * channels > MAX_SAMPLES:
+        raise _invalid(
+            f"the recording holds {info.frames * channels} samples; the limit is {MAX_SAMPLES}"
+        )
     if info.duration_s > max_seconds:
         raise _invalid(
             f"the recording is {info.duration_s:.1f} s long; the limit is {max_seconds:g} s"
@@ -148,12 +187,14 @@ def resample(samples: Samples, rate: int, target: int) -> Samples:
     mirror images above 4 kHz. Linear interpolation does neither. Whole-signal FFTs are fine
     here: recordings are short and already in memory. The signal is padded with about 0.1 s of
     silence, to a length that maps to a whole number of output samples, so the FFT's
-    wrap-around does not join its end to its start and the rate ratio is exact.
+    wrap-around does not join its end to its start and the rate ratio is exact; that number of
+    steps is rounded up to a 7-smooth one, so both FFT lengths factor into small primes (with a
+    rate ``cheap_rate`` accepts), which is what keeps the FFT fast.
     """
     if rate == target:
         return samples
     step = rate // math.gcd(rate, target)
-    padded_length = -(-(len(samples) + rate // 10) // step) * step
+    padded_length = _next_smooth(-(-(len(samples) + rate // 10) // step)) * step
     padded = np.zeros(padded_length, np.float32)
     padded[: len(samples)] = samples
     length = padded_length * target // rate

@@ -27,7 +27,6 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 PROMPTLESS_QUESTION = "Describe briefly what I am looking at."
 IMAGE_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-MAX_PIXELS = 40_000_000
 MAX_FIELD_CHARS = 500
 
 _MESSAGES = TypeAdapter(list[ChatMessage])
@@ -44,11 +43,13 @@ class Photo:
         return f"data:{self.media_type};base64," + base64.b64encode(self.data).decode()
 
 
-def check_image(data: bytes, max_bytes: int) -> Photo:
+def check_image(data: bytes, max_bytes: int, *, max_pixels: int) -> Photo:
     """The upload as a photo a vision model can take; ``InvalidUpload`` when it is not one.
 
-    The image is fully decoded once, which is what catches a truncated JPEG (its header alone
-    reads fine). Takes a few milliseconds for a 720x720 photo; run it off the event loop.
+    The header is read first: more than ``max_pixels`` pixels is refused before any decoding
+    (a one-colour PNG packs 40 megapixels, 160 MB decoded, into 170 KB). Then the image is
+    fully decoded once, which is what catches a truncated JPEG (its header alone reads fine).
+    Takes a few milliseconds for a 720x720 photo; run it off the event loop.
     """
     if len(data) > max_bytes:
         raise PayloadTooLarge(
@@ -64,8 +65,12 @@ def check_image(data: bytes, max_bytes: int) -> Photo:
                     f"image must be JPEG, PNG or WebP, not {fmt or 'unknown'}", param="image"
                 )
             width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise InvalidUpload(f"image of {width}x{height} is too large", param="image")
+            if width * height > max_pixels:
+                raise InvalidUpload(
+                    f"image of {width}x{height} has more than {max_pixels} pixels "
+                    "(SWITCHBOARD_NOA_MAX_IMAGE_PIXELS)",
+                    param="image",
+                )
             image.load()
     except InvalidUpload:
         raise

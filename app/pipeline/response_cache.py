@@ -1,15 +1,20 @@
 """An opt-in response cache: exact match, and semantic match that refuses near-miss questions.
 
-What must match is keyed per tenant (API key, or anonymous): the model asked for, the system
-prompt and the conversation before the last user turn, the sampling parameters and routing
-preferences. Exact hits need the last user turn to be identical. Semantic hits need its
+What must match is keyed per tenant (API key): the model asked for, the system prompt and the
+conversation before the last message, the sampling parameters and routing preferences, and
+every part of the last message but its words (images and audio, hashed with the rest), so the
+same question about another photo misses. Exact hits need the last message's text to be
+identical. Semantic hits need its
 embedding within ``threshold`` cosine of a cached one AND a paraphrase-only difference: every
 word that differs between the two turns must be a function word ("do" vs "can", "a" vs "the").
 That guard is what stops the classic semantic-cache failure, where "is it safe to mix bleach
 and ammonia?" would be answered with the cached reply to "is it unsafe ...?", or a question
 about 15% of 80 with the answer about 15% of 90: embeddings put such pairs at 0.9+ cosine.
 
-Only complete non-streaming answers are cached; errors and streams never are.
+Only complete non-streaming answers are cached; errors and streams never are. Anonymous calls
+are never cached (the chat endpoint does not ask): without a key the service cannot tell two
+callers apart, and one tenant shared by all of them would hand one person's answer, built on
+their conversation, to anyone who sends the same last words.
 """
 
 from __future__ import annotations
@@ -119,10 +124,16 @@ class ResponseCache:
 
     @staticmethod
     def scope(request: ChatRequest, tenant: str) -> str:
-        """Everything but the last user turn that must match for a cached answer to fit."""
+        """Everything but the last message's text that must match for a cached answer to fit."""
         body = request.model_dump(mode="json", exclude={"stream", "stream_options", "user"})
-        body["messages"] = body["messages"][:-1]
-        return _digest({"tenant": tenant, "request": body})
+        last = body["messages"].pop()
+        content = last.get("content")
+        last["content"] = (
+            [{"type": "text"} if p.get("type") == "text" else p for p in content]
+            if isinstance(content, list)
+            else None
+        )  # the words are matched apart (exactly, or as a paraphrase); the rest must be equal
+        return _digest({"tenant": tenant, "request": body, "last": last})
 
     async def get(self, request: ChatRequest, tenant: str, embedding: np.ndarray) -> str | None:
         scope = self.scope(request, tenant)

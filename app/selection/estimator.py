@@ -64,7 +64,11 @@ stand for a kind of prompt, and the result is bounded to ``prior +- MAX_DECLARED
 
 **Feedback**: ``add_observations`` adds labelled points (embedding, model, score) to the same
 sums, each with weight at most ``FEEDBACK_WEIGHT`` (no more than a labelled prompt), and
-``reset_observations`` drops them; storage and decay belong to the caller.
+``reset_observations`` drops them; storage belongs to the caller. What the estimator holds is
+bounded (``FeedbackBounds``): each point names its source (the caller's key), a source keeps its
+newest ``per_source`` points and all sources together their newest ``total``, and one source's
+points weigh ``source_weight`` together at most (each is scaled down once they would weigh
+more), so no single caller steers routing alone, however much feedback it sends.
 """
 
 from __future__ import annotations
@@ -111,6 +115,14 @@ def kernel(sims: NDArray[np.floating]) -> Matrix:
     """Weight of a labelled prompt at cosine ``sims`` from the query: 1 when identical."""
     sims = np.asarray(sims, dtype=np.float64)
     return np.where(sims > -1.0, np.exp((sims - 1.0) / TEMPERATURE), 0.0)
+
+
+@dataclass(frozen=True)
+class FeedbackBounds:
+    per_source: int = 1000
+    total: int = 50_000
+    source_weight: float = 10.0
+    """Summed weight of one source's points: ten labelled prompts' worth."""
 
 
 class Points:
@@ -165,6 +177,72 @@ class Points:
         w = kernel(embeddings @ self.vectors[:n].T) * self.weights[:n]  # (queries, points)
         weight += w @ self._onehot
         weighted += (w * self.scores[:n]) @ self._onehot
+
+
+class SourcedPoints(Points):
+    """Feedback points that remember their source, held within ``FeedbackBounds``.
+
+    A point past a bound is dropped by zeroing its weight; the arrays are compacted only once a
+    quarter of them is dropped, so a caller at its cap does not cost a copy of every vector per
+    feedback.
+    """
+
+    def __init__(self, columns: int, bounds: FeedbackBounds) -> None:
+        super().__init__(columns)
+        self.bounds = bounds
+        self.source = np.zeros(0, dtype=np.int64)
+        self.base = np.zeros(0)
+        self.alive = np.zeros(0, dtype=bool)
+        self._ids: dict[str | None, int] = {}
+
+    @property
+    def live(self) -> int:
+        """Points that count (the others wait for the next compaction)."""
+        return int(self.alive.sum())
+
+    def add_sourced(
+        self,
+        vectors: Vectors,
+        column: NDArray[np.int64],
+        scores: Matrix,
+        weights: Matrix,
+        sources: Sequence[str | None],
+    ) -> None:
+        ids = np.array([self._ids.setdefault(s, len(self._ids)) for s in sources], np.int64)
+        self.source = np.concatenate([self.source, ids])
+        self.base = np.concatenate([self.base, weights])
+        self.alive = np.concatenate([self.alive, np.ones(len(ids), dtype=bool)])
+        self.add(vectors, column, scores, weights)
+        self._bound(np.unique(ids))
+
+    def keep(self, mask: NDArray[np.bool_]) -> None:
+        kept = mask[: self.count]
+        self.source, self.base, self.alive = self.source[kept], self.base[kept], self.alive[kept]
+        super().keep(mask)
+        self._reweigh()
+
+    def _bound(self, added: NDArray[np.int64]) -> None:
+        """Drop the oldest points of sources past ``per_source``, then past ``total``."""
+        per_source = np.bincount(self.source[self.alive], minlength=len(self._ids))
+        for source in added[per_source[added] > self.bounds.per_source]:
+            mine = np.flatnonzero((self.source == source) & self.alive)
+            self.alive[mine[: len(mine) - self.bounds.per_source]] = False
+        extra = self.live - self.bounds.total
+        if extra > 0:
+            self.alive[np.flatnonzero(self.alive)[:extra]] = False
+        if self.count - self.live > max(64, self.count // 4):
+            self.keep(self.alive.copy())
+        else:
+            self._reweigh()
+
+    def _reweigh(self) -> None:
+        n = self.count
+        if not n:
+            return
+        live_base = self.base * self.alive
+        summed = np.bincount(self.source, weights=live_base, minlength=len(self._ids))
+        scale = np.minimum(1.0, self.bounds.source_weight / np.maximum(summed, 1e-12))
+        self.weights[:n] = live_base * scale[self.source]
 
 
 @dataclass(frozen=True)
@@ -253,6 +331,7 @@ class Estimator:
         encoder: Encoder | None,
         neutral: Sequence[str] = (),
         anchors: Mapping[str, Vectors] | None = None,
+        feedback_bounds: FeedbackBounds | None = None,
     ) -> None:
         columns: dict[str, int] = {}
         if learned is not None:
@@ -280,7 +359,8 @@ class Estimator:
         self.sources |= {m: "declared" for m in self.declared}
         self.sources |= {m: "neutral" for m in self.neutral}
         self._examples = Points(len(self.models))
-        self._feedback = Points(len(self.models))
+        self.feedback_bounds = feedback_bounds or FeedbackBounds()
+        self._feedback = SourcedPoints(len(self.models), self.feedback_bounds)
         for model, profile in self.declared.items():
             self._add_examples(model, profile, encoder)
             self._add_kinds(model, profile, anchors or {})
@@ -319,11 +399,13 @@ class Estimator:
         models: Sequence[str],
         scores: Sequence[float] | NDArray[np.floating],
         weight: float = FEEDBACK_WEIGHT,
+        sources: Sequence[str | None] | None = None,
     ) -> None:
         """Add feedback: model ``models[i]`` scored ``scores[i]`` on the prompt ``embeddings[i]``.
 
         Each point counts like one labelled prompt at most (``weight`` is clipped to
-        ``FEEDBACK_WEIGHT``); models without a profile are ignored.
+        ``FEEDBACK_WEIGHT``), and within ``FeedbackBounds`` for its source ``sources[i]`` (one
+        source for all when None); models without a profile are ignored.
         """
         known = [i for i, model in enumerate(models) if model in self._column]
         if not known:
@@ -332,12 +414,13 @@ class Estimator:
         values = np.clip(np.asarray(scores, dtype=np.float64)[known], 0.0, 1.0)
         bounded = float(np.clip(weight, 0.0, FEEDBACK_WEIGHT))
         vectors = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))[known]
-        self._feedback.add(vectors, column, values, np.full(len(known), bounded))
+        origin = [sources[i] if sources is not None else None for i in known]
+        self._feedback.add_sourced(vectors, column, values, np.full(len(known), bounded), origin)
 
     def reset_observations(self, model: str | None = None) -> None:
         """Forget feedback: for one model, or (``None``) for all."""
         if model is None:
-            self._feedback = Points(len(self.models))
+            self._feedback = SourcedPoints(len(self.models), self.feedback_bounds)
         elif model in self._column:
             self._feedback.keep(
                 self._feedback.column[: self._feedback.count] != self._column[model]

@@ -5,8 +5,14 @@ on a decision is accepted once (idempotent per decision id), only from the calle
 decision, persisted in the store before the 2xx, then applied to the estimator as one labelled
 point of bounded weight (``estimator.FEEDBACK_WEIGHT``): enough agreeing feedback moves
 similar queries, unrelated queries keep their route, and no single caller can swing routing
-with one decision. Other workers pick new records up within ``SYNC_INTERVAL_S``; an admin reset
-starts a new epoch that every worker follows back to the built profiles.
+with one decision, nor with many: the estimator holds a bounded number of points per caller
+(key) and bounds their summed weight (``app.selection.estimator.FeedbackBounds``).
+
+Syncing is incremental: each worker remembers the last position of the store's log it applied
+and reads only what came after it (in pages of ``SYNC_PAGE``), so a submission costs the new
+record, not a replay of the log. An admin reset starts a new epoch: seeing one (or a log that
+went back, as after a Redis restart without persistence) rebuilds once from what the store
+holds. Other workers pick new records up within ``SYNC_INTERVAL_S``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from app.state import JsonDict, StateStore, StateUnavailable
 log = logging.getLogger(__name__)
 DECISION_TTL_S = 24 * 3600.0
 SYNC_INTERVAL_S = 1.0
+SYNC_PAGE = 1000
 POINT_WEIGHT = 0.3
 """One feedback counts as 0.3 of a labelled prompt: a single thumbs-down next to a query cannot
 flip a route between models 0.1 apart, three agreeing ones can."""
@@ -49,8 +56,11 @@ class FeedbackLoop:
     def __init__(self, store: StateStore, estimator: Estimator) -> None:
         self.store = store
         self.estimator = estimator
-        self._version: int | None = None
+        self._epoch: int | None = None
+        self._position = 0
         self._synced_at = 0.0
+        self.applied = 0
+        """Records applied since start-up (a rebuild applies the log again)."""
 
     async def remember(self, decision: Decision, embedding: np.ndarray, key_id: str | None) -> None:
         """Keep what feedback on this decision will need; a store outage only costs that."""
@@ -86,7 +96,8 @@ class FeedbackLoop:
         unknown = [v.model for v in verdicts if v.model not in self.estimator.models]
         if unknown:
             raise RequestError(f"no profile for model {unknown[0]!r}", param="model")
-        record: JsonDict = {"decision_id": decision_id, "embedding": decision["embedding"],
+        record: JsonDict = {"decision_id": decision_id, "key": key_id,
+                            "embedding": decision["embedding"],
                             "verdicts": [[v.model, v.score] for v in verdicts]}  # fmt: skip
         if not await self.store.append_feedback(record):
             return False
@@ -96,32 +107,46 @@ class FeedbackLoop:
     async def sync(self, force: bool = False) -> None:
         """Apply feedback recorded by any worker since the last sync (at most once a second).
 
-        One cheap read (the log's version) when nothing changed. When it did, the estimator's
-        feedback is rebuilt from the whole log: that also follows an admin reset, and applying
-        a few thousand points takes milliseconds.
+        One cheap read when nothing changed; otherwise only the records after the last one
+        applied, or, after a reset, everything the store holds, once.
         """
         now = time.monotonic()
         if not force and now - self._synced_at < SYNC_INTERVAL_S:
             return
         self._synced_at = now
         try:
-            version = await self.store.feedback_version()
-            if version == self._version:
-                return
-            records = await self.store.load_feedback()
+            page = await self.store.read_feedback(self._position, SYNC_PAGE)
+            if page.epoch != self._epoch or page.end < self._position:
+                self.estimator.reset_observations()
+                self._epoch = page.epoch
+                if self._position:
+                    self._position = 0
+                    page = await self.store.read_feedback(0, SYNC_PAGE)
+            while True:
+                self._apply(page.records)
+                self._position = page.start + len(page.records)
+                if not page.records or self._position >= page.end:
+                    return
+                page = await self.store.read_feedback(self._position, SYNC_PAGE)
         except StateUnavailable:
             return
-        self.estimator.reset_observations()
-        self._apply(records)
-        self._version = version
 
     def _apply(self, records: list[JsonDict]) -> None:
+        """Add the records' verdicts to the estimator, in one call (bounds apply once)."""
+        vectors, models, scores, sources = [], [], [], []
         for record in records:
             vector = _decode(str(record["embedding"]))
             verdicts = record["verdicts"]
             assert isinstance(verdicts, list), "feedback records are written by submit()"
-            models = [str(v[0]) for v in verdicts if isinstance(v, list)]
-            scores = [float(str(v[1])) for v in verdicts if isinstance(v, list)]
+            key = record.get("key")
+            for verdict in verdicts:
+                if isinstance(verdict, list):
+                    vectors.append(vector)
+                    models.append(str(verdict[0]))
+                    scores.append(float(str(verdict[1])))
+                    sources.append(key if isinstance(key, str) else None)
+        self.applied += len(records)
+        if models:
             self.estimator.add_observations(
-                np.tile(vector, (len(models), 1)), models, scores, weight=POINT_WEIGHT
+                np.vstack(vectors), models, scores, weight=POINT_WEIGHT, sources=sources
             )

@@ -12,10 +12,13 @@ What is kept:
 - Rate limits: a fixed window per bucket (``"<key id>:requests"``), started by its first hit.
 - Feedback: an append-only log, one record per ``decision_id``, durable before ``append_feedback``
   returns (with Redis, as durable as Redis' own ``appendfsync``), and a version that changes on
-  every append or clear, so workers notice new feedback with one cheap read and reload.
+  every append or clear. It keeps its newest ``max_feedback`` records (the decisions of dropped
+  ones may get feedback again). Workers read it incrementally (``read_feedback``: what came
+  after the last position they saw); its epoch changes when an admin reset clears it.
 - The decision log (the console's live view): the newest entries of every worker's finished
   calls in one capped list, and integer usage counters per time bucket, both with TTLs.
-- Decisions, cache entries and semantic-cache vectors with TTLs; open circuit breakers, as
+- Decisions, cache entries and semantic-cache vectors with TTLs (in memory, also capped at
+  ``max_entries`` per table, oldest dropped first); open circuit breakers, as
   markers that expire with the cooldown (each worker counts failures itself and publishes the
   breakers it opens, ``app.gateway.breaker_sync``, so the request path does no store I/O for them).
 
@@ -48,6 +51,10 @@ KEY_PREFIX = "sk-sb-"
 DEFAULT_PREFIX = "sb:"
 DECISION_TTL_S = 24 * 3600.0
 HOLD_TTL_S = 900.0
+MAX_FEEDBACK = 50_000
+"""Feedback records kept by default (about 2.5 KB each); ``SWITCHBOARD_FEEDBACK_MAX_POINTS``."""
+MAX_ENTRIES = 20_000
+"""In-memory entries kept per table by default; ``SWITCHBOARD_MEMORY_MAX_ENTRIES``."""
 """Budget holds of a key vanish after this long without a reserve or settle on it, so a worker
 that dies mid-call cannot shrink a budget for ever."""
 
@@ -70,6 +77,23 @@ class ApiKeyRecord(BaseModel):
     budget_usd: float | None = Field(default=None, ge=0)
     created: float = Field(default_factory=time.time)
     spend_usd: float = Field(default=0.0, ge=0, description="filled in by the store on reads")
+
+
+@dataclass(frozen=True)
+class FeedbackPage:
+    """Part of the feedback log: ``records`` are at positions ``start`` .. ``start + len - 1``.
+
+    Positions count records appended since the log's ``epoch`` began; ``end`` is the position
+    the next record will take. A reader that saw up to ``p`` asks for ``read_feedback(p)``;
+    ``start > p`` means older records were dropped (the log keeps its newest), and an epoch it
+    has not seen, or an ``end`` below ``p``, means the log started again (a reset; a Redis
+    that lost its data).
+    """
+
+    epoch: int
+    start: int
+    end: int
+    records: list[JsonDict]
 
 
 @dataclass(frozen=True)
@@ -143,6 +167,11 @@ class StateStore(Protocol):
         ...
 
     async def load_feedback(self) -> list[JsonDict]: ...
+
+    async def read_feedback(self, after: int, limit: int) -> FeedbackPage:
+        """Up to ``limit`` records from position ``after`` on (see ``FeedbackPage``)."""
+        ...
+
     async def clear_feedback(self) -> None: ...
 
     async def feedback_version(self) -> int:
@@ -204,12 +233,22 @@ class StateStore(Protocol):
         return record, key
 
 
-def open_store(redis_url: str | None, prefix: str = DEFAULT_PREFIX) -> StateStore:
-    """``RedisStore`` for a URL (keys under ``prefix``), else a process-local ``MemoryStore``."""
+def open_store(
+    redis_url: str | None,
+    prefix: str = DEFAULT_PREFIX,
+    *,
+    max_entries: int = MAX_ENTRIES,
+    max_feedback: int = MAX_FEEDBACK,
+) -> StateStore:
+    """``RedisStore`` for a URL (keys under ``prefix``), else a process-local ``MemoryStore``.
+
+    ``max_feedback`` bounds the feedback log in both; ``max_entries`` each in-memory table (in
+    Redis, TTLs and Redis' own ``maxmemory`` bound them).
+    """
     if not redis_url:
         from app.state.memory import MemoryStore
 
-        return MemoryStore()
+        return MemoryStore(max_entries=max_entries, max_feedback=max_feedback)
     from app.state.redis_store import RedisStore
 
-    return RedisStore(redis_url, prefix=prefix)
+    return RedisStore(redis_url, prefix=prefix, max_feedback=max_feedback)

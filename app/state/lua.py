@@ -74,25 +74,50 @@ local function bump(key)
 end
 """
 
-# KEYS: fb:seen, fb:log, fb:version  ARGV: decision id, record JSON  ->  1 added, 0 seen before
+# KEYS: fb:seen, fb:log, fb:version, fb:end  ARGV: decision id, record JSON, records kept
+#   ->  1 added, 0 seen before. The oldest records past the cap go, and their ids leave fb:seen.
 APPEND_FEEDBACK = (
     _BUMP
     + """
 if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('INCR', KEYS[4])
 bump(KEYS[3])
+while redis.call('LLEN', KEYS[2]) > tonumber(ARGV[3]) do
+  local old = cjson.decode(redis.call('LPOP', KEYS[2]))
+  redis.call('SREM', KEYS[1], tostring(old['decision_id']))
+end
 return 1
 """
 )
 
-# KEYS: fb:seen, fb:log, fb:version
+# KEYS: fb:seen, fb:log, fb:version, fb:end, fb:epoch
 CLEAR_FEEDBACK = (
     _BUMP
     + """
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
+bump(KEYS[5])
 return bump(KEYS[3])
 """
 )
+
+# KEYS: fb:log, fb:end, fb:epoch  ARGV: after, limit
+#   ->  {epoch, start, end, record, record, ...}  (see ``app.state.FeedbackPage``)
+READ_FEEDBACK = """
+local epoch = tonumber(redis.call('GET', KEYS[3]) or '0')
+local stop = tonumber(redis.call('GET', KEYS[2]) or '0')
+local first = stop - redis.call('LLEN', KEYS[1])
+local start = math.min(math.max(tonumber(ARGV[1]), first), stop)
+local out = {epoch, start, stop}
+local limit = tonumber(ARGV[2])
+if limit > 0 and start < stop then
+  local from = start - first
+  for _, record in ipairs(redis.call('LRANGE', KEYS[1], from, from + limit - 1)) do
+    out[#out + 1] = record
+  end
+end
+return out
+"""
 
 # KEYS: sem:v:<tenant> (key -> vector), sem:t:<tenant> (key by expiry)
 # ARGV: key, vector bytes, ttl ms, max entries

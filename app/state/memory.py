@@ -2,13 +2,17 @@
 
 No method awaits between reading and writing, so on one event loop each call is atomic, as a Lua
 script is in Redis. Records are kept as JSON, so what comes back is what Redis would return.
-Expired entries are dropped when read, and swept when a table grows past ``SWEEP_AT``.
+Expired entries are dropped when read, and from the old end of a table when it is written.
+Every table a caller can grow is capped at ``max_entries`` (decisions and conversation memory;
+cached replies; usage buckets; semantic-cache vectors over all scopes), the oldest written going
+first; the feedback log keeps its newest ``max_feedback`` records.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from typing import TypeVar
 
 import numpy as np
@@ -16,8 +20,11 @@ import numpy as np
 from app.state import (
     HOLD_TTL_S,
     JSON_DICT,
+    MAX_ENTRIES,
+    MAX_FEEDBACK,
     MICRO,
     ApiKeyRecord,
+    FeedbackPage,
     JsonDict,
     RateDecision,
     StateStore,
@@ -25,11 +32,12 @@ from app.state import (
     to_micro,
 )
 
-SWEEP_AT = 10_000
 V = TypeVar("V")
+Table = OrderedDict[str, tuple[float, V]]
+Scope = dict[str, tuple[float, np.ndarray]]
 
 
-def _live(table: dict[str, tuple[float, V]], key: str) -> V | None:
+def _live(table: Table[V], key: str) -> V | None:
     """``table[key]``'s value unless it expired (then it is dropped)."""
     expires, value = table.get(key, (0.0, None))
     if value is None or expires > time.monotonic():
@@ -38,31 +46,42 @@ def _live(table: dict[str, tuple[float, V]], key: str) -> V | None:
     return None
 
 
-def _put(table: dict[str, tuple[float, V]], key: str, value: V, ttl_s: float) -> None:
+def _put(table: Table[V], key: str, value: V, ttl_s: float, cap: int) -> None:
+    """Write ``key`` as the newest entry; drop expired and over-the-cap ones from the old end."""
     now = time.monotonic()
-    if len(table) >= SWEEP_AT:
-        for dead in [k for k, (expires, _) in table.items() if expires <= now]:
-            del table[dead]
+    table.pop(key, None)
     table[key] = (now + ttl_s, value)
+    while len(table) > cap:
+        table.popitem(last=False)
+    while table:
+        oldest = next(iter(table))
+        if table[oldest][0] > now:
+            break
+        del table[oldest]
 
 
 class MemoryStore(StateStore):
-    def __init__(self) -> None:
+    def __init__(self, *, max_entries: int = MAX_ENTRIES, max_feedback: int = MAX_FEEDBACK) -> None:
+        self.max_entries = max_entries
+        self.max_feedback = max_feedback
         self._keys: dict[str, ApiKeyRecord] = {}
         self._by_hash: dict[str, str] = {}
         self._windows: dict[str, tuple[float, int]] = {}
         self._spend: dict[str, int] = {}
         self._held: dict[str, tuple[float, int]] = {}
-        self._decisions: dict[str, tuple[float, bytes]] = {}
-        self._feedback: list[bytes] = []
+        self._decisions: Table[bytes] = OrderedDict()
+        self._feedback: deque[tuple[str, bytes]] = deque()  # (decision id, record), oldest first
+        self._feedback_end = 0
+        self._epoch = 0
         self._seen: set[str] = set()
         self._version = 0
-        self._cache: dict[str, tuple[float, bytes]] = {}
-        self._semantic: dict[str, dict[str, tuple[float, np.ndarray]]] = {}
+        self._cache: Table[bytes] = OrderedDict()
+        self._semantic: OrderedDict[str, Scope] = OrderedDict()  # least recently added first
+        self._semantic_count = 0
         self._open: dict[str, float] = {}
         self._log: deque[bytes] = deque()  # newest first
         self._log_until = 0.0
-        self._usage: dict[str, tuple[float, dict[str, int]]] = {}
+        self._usage: Table[dict[str, int]] = OrderedDict()
 
     async def ping(self) -> bool:
         return True
@@ -130,7 +149,7 @@ class MemoryStore(StateStore):
         return self._spend.get(key_id, 0) / MICRO
 
     async def put_decision(self, decision_id: str, payload: JsonDict, ttl_s: float) -> None:
-        _put(self._decisions, decision_id, JSON_DICT.dump_json(payload), ttl_s)
+        _put(self._decisions, decision_id, JSON_DICT.dump_json(payload), ttl_s, self.max_entries)
 
     async def get_decision(self, decision_id: str) -> JsonDict | None:
         raw = _live(self._decisions, decision_id)
@@ -141,15 +160,27 @@ class MemoryStore(StateStore):
         if decision_id in self._seen:
             return False
         self._seen.add(decision_id)
-        self._feedback.append(data)
+        self._feedback.append((decision_id, data))
+        self._feedback_end += 1
         self._version += 1
+        while len(self._feedback) > self.max_feedback:
+            self._seen.discard(self._feedback.popleft()[0])
         return True
 
     async def load_feedback(self) -> list[JsonDict]:
-        return [JSON_DICT.validate_json(raw) for raw in self._feedback]
+        return [JSON_DICT.validate_json(raw) for _, raw in self._feedback]
+
+    async def read_feedback(self, after: int, limit: int) -> FeedbackPage:
+        first = self._feedback_end - len(self._feedback)
+        start = min(max(after, first), self._feedback_end)
+        picked = itertools.islice(self._feedback, start - first, start - first + max(0, limit))
+        records = [JSON_DICT.validate_json(raw) for _, raw in picked]
+        return FeedbackPage(self._epoch, start, self._feedback_end, records)
 
     async def clear_feedback(self) -> None:
-        self._feedback, self._seen = [], set()
+        self._feedback, self._seen = deque(), set()
+        self._feedback_end = 0
+        self._epoch += 1
         self._version += 1
 
     async def feedback_version(self) -> int:
@@ -172,7 +203,7 @@ class MemoryStore(StateStore):
         current = _live(self._usage, str(bucket)) or {}
         for field, amount in counts.items():
             current[field] = current.get(field, 0) + amount
-        _put(self._usage, str(bucket), current, ttl_s)
+        _put(self._usage, str(bucket), current, ttl_s, self.max_entries)
 
     async def usage(self, buckets: list[int]) -> dict[int, dict[str, int]]:
         found = {b: _live(self._usage, str(b)) for b in buckets}
@@ -182,17 +213,29 @@ class MemoryStore(StateStore):
         return _live(self._cache, key)
 
     async def cache_set(self, key: str, value: bytes, ttl_s: float) -> None:
-        _put(self._cache, key, bytes(value), ttl_s)
+        _put(self._cache, key, bytes(value), ttl_s, self.max_entries)
 
     async def semantic_add(
         self, tenant: str, key: str, embedding: np.ndarray, ttl_s: float, max_entries: int
     ) -> None:
         now = time.monotonic()
-        entries = self._semantic.setdefault(tenant, {})
+        entries = self._semantic.pop(tenant, {})
+        self._semantic_count -= len(entries)
         entries.pop(key, None)  # re-adding moves it to the newest end
         entries[key] = (now + ttl_s, np.array(embedding, dtype=np.float32))
         live = sorted((e for e in entries.items() if e[1][0] > now), key=lambda e: e[1][0])
-        self._semantic[tenant] = dict(live[-max_entries:] if max_entries > 0 else [])
+        kept = dict(live[-max_entries:] if max_entries > 0 else [])
+        if kept:
+            self._semantic[tenant] = kept  # the most recently added scope is last
+            self._semantic_count += len(kept)
+        while self._semantic and (
+            self._semantic_count > self.max_entries or self._expired(next(iter(self._semantic)))
+        ):
+            self._semantic_count -= len(self._semantic.popitem(last=False)[1])
+
+    def _expired(self, tenant: str) -> bool:
+        now = time.monotonic()
+        return all(expires <= now for expires, _ in self._semantic[tenant].values())
 
     async def semantic_entries(self, tenant: str) -> list[tuple[str, np.ndarray]]:
         now = time.monotonic()

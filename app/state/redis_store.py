@@ -6,7 +6,8 @@ Keys, under a prefix (default ``sb:``)::
     keyhash:<sha256>    -> key id                                  rl:<bucket>   window counter
     spend:<id>          micro-USD spent      held:<id>  micro-USD held by calls in flight
     decision:<id>       JSON, with TTL       cache:<key>  bytes, with TTL
-    fb:log              list of feedback JSON; fb:seen  set of decision ids; fb:version
+    fb:log              list of feedback JSON, the newest kept; fb:seen  their decision ids
+    fb:version          +1 per change; fb:end  records appended this epoch; fb:epoch  +1 per reset
     sem:v:<tenant>      hash key -> float32 bytes; sem:t:<tenant>  zset key by expiry (ms)
     breaker:<model>     open marker, with the cooldown as TTL
     decisions:log       list of decision-log JSON, newest first, capped, with TTL
@@ -32,8 +33,10 @@ from app.state import (
     DEFAULT_PREFIX,
     HOLD_TTL_S,
     JSON_DICT,
+    MAX_FEEDBACK,
     MICRO,
     ApiKeyRecord,
+    FeedbackPage,
     JsonDict,
     RateDecision,
     StateStore,
@@ -62,8 +65,16 @@ def _ms(seconds: float) -> int:
 
 
 class RedisStore(StateStore):
-    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, timeout_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        timeout_s: float = 0.5,
+        max_feedback: int = MAX_FEEDBACK,
+    ) -> None:
         self.prefix = prefix
+        self.max_feedback = max_feedback
         self._redis = aioredis.Redis.from_url(
             url,
             socket_timeout=timeout_s,
@@ -76,7 +87,8 @@ class RedisStore(StateStore):
         self._scripts = {
             name: self._redis.register_script(getattr(lua, name))
             for name in ("LOOKUP_KEY", "DELETE_KEY", "HIT", "RESERVE", "SETTLE",
-                         "APPEND_FEEDBACK", "CLEAR_FEEDBACK", "SEMANTIC_ADD", "SEMANTIC_ENTRIES")
+                         "APPEND_FEEDBACK", "CLEAR_FEEDBACK", "READ_FEEDBACK", "SEMANTIC_ADD",
+                         "SEMANTIC_ENTRIES")
         }  # fmt: skip
 
     def _k(self, *parts: str) -> str:
@@ -179,12 +191,20 @@ class RedisStore(StateStore):
         return JSON_DICT.validate_json(raw) if raw else None
 
     def _feedback_keys(self) -> list[str]:
-        return [self._k("fb", "seen"), self._k("fb", "log"), self._k("fb", "version")]
+        return [self._k("fb", name) for name in ("seen", "log", "version", "end", "epoch")]
 
     async def append_feedback(self, record: JsonDict) -> bool:
         data = JSON_DICT.dump_json(record)
         decision_id = str(record["decision_id"])
-        return bool(await self._run("APPEND_FEEDBACK", self._feedback_keys(), decision_id, data))
+        keys = self._feedback_keys()[:4]
+        return bool(await self._run("APPEND_FEEDBACK", keys, decision_id, data, self.max_feedback))
+
+    async def read_feedback(self, after: int, limit: int) -> FeedbackPage:
+        keys = [self._k("fb", name) for name in ("log", "end", "epoch")]
+        reply = cast(list[int], await self._run("READ_FEEDBACK", keys, after, limit))
+        epoch, start, end = reply[:3]
+        records = cast(list[bytes], reply[3:])
+        return FeedbackPage(epoch, start, end, [JSON_DICT.validate_json(r) for r in records])
 
     async def load_feedback(self) -> list[JsonDict]:
         name = self._k("fb", "log")

@@ -179,3 +179,33 @@ def test_resampling_keeps_length_and_level(rate: int, target: int) -> None:
     middle = out[target // 4 : 3 * target // 4]  # away from the edges
     expected = tone(500, target, 1.0)[target // 4 : 3 * target // 4]
     assert np.abs(middle - expected).max() < 0.01
+
+
+STANDARD_RATES = [8000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000, 88_200,
+                  96_000, 176_400, 192_000, 352_800, 384_000]  # fmt: skip
+
+
+@pytest.mark.parametrize("rate", STANDARD_RATES)
+def test_every_standard_rate_is_accepted_and_resampled(rate: int) -> None:
+    data = wav_bytes(tone(500, rate, 0.3), rate)
+    samples, info = to_whisper(data, max_seconds=120)
+    assert info.rate == rate and len(samples) == round(info.frames * 16_000 / rate)
+    middle = samples[1000:3000]
+    assert np.abs(middle - tone(500, 16_000, 0.3)[1000:3000]).max() < 0.01
+
+
+@pytest.mark.parametrize("rate", [383_987, 22_222, 7_919])
+def test_a_rate_that_cannot_be_resampled_cheaply_is_refused(rate: int) -> None:
+    # 383987 Hz is prime: resampling 15 MB of it through the FFT took 1.7 s of CPU
+    data = riff(fmt_chunk(1, 1, rate, 16), b"\x00" * 2 * rate)
+    error = _refusal(data)
+    assert f"{rate} Hz" in error.message and "44100" in error.message
+    with pytest.raises(InvalidUpload):
+        read_wav(data, max_seconds=120)  # refused the same way whichever transcriber runs
+
+
+def test_a_recording_with_too_many_samples_is_refused_before_decoding() -> None:
+    channels = 64  # 64 channels of 48 kHz for 6 s: 18 M samples from a 37 MB upload
+    header = riff(fmt_chunk(1, channels, 48_000, 16), b"", data_size=0xFFFFFFFF)
+    data = header + bytes(2 * channels * 48_000 * 6)
+    assert "samples" in _refusal(data).message

@@ -130,8 +130,10 @@ async def test_breaker_opens_after_repeated_failures() -> None:
 
 
 def test_breaker_half_open_lets_one_probe_through() -> None:
-    breakers = CircuitBreakers(failures=1, cooldown_s=0.0)
+    now = [0.0]
+    breakers = CircuitBreakers(failures=1, cooldown_s=1.0, clock=lambda: now[0])
     breakers.failure("m")
+    now[0] += 1.0
     assert not breakers.is_open("m")  # cooldown over: a probe may go
     breakers.begin("m")
     assert breakers.is_open("m")  # while the probe is in flight, nobody else

@@ -80,6 +80,7 @@ def test_a_text_embeds_the_same_alone_or_among_others(backend: str) -> None:
 class CountingEncoder:
     def __init__(self, inner: OnnxEncoder) -> None:
         self.inner, self.model_id, self.dim = inner, inner.model_id, inner.dim
+        self.max_chars = inner.max_chars
         self.calls: list[int] = []
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -89,7 +90,7 @@ class CountingEncoder:
 
 async def test_concurrent_requests_are_micro_batched_and_cached(onnx: OnnxEncoder) -> None:
     counting = CountingEncoder(onnx)
-    service = EmbeddingService(counting, cache_size=100)
+    service = EmbeddingService(counting, cache_bytes=1 << 20)
     texts = [f"question number {i}" for i in range(20)]
     vectors = await asyncio.gather(*(service.embed(t) for t in texts))
     assert len(counting.calls) < len(texts)  # batched: fewer encoder calls than requests

@@ -185,7 +185,7 @@ def test_feedback_arriving_point_by_point_stays_cheap_and_resets_per_model(
     estimator = _estimator(profiles, encoder)
     query = encoder.encode([NEW_COOKING])
     before = estimator.predict(query, [20.0]).quality[0]
-    estimator.add_observations(query, ["coder"], [1.0])
+    estimator.add_observations(query, ["coder"], [1.0], sources=["another key"])
     started = time.perf_counter()
     for _ in range(2000):
         estimator.add_observations(query, ["chef"], [0.0], weight=0.3)

@@ -58,3 +58,35 @@ async def test_context_and_tenant_must_match(encoder: Encoder) -> None:
     assert (
         await _cached(encoder, stored, _request("How do I boil an egg?", temperature=1.5)) is None
     )
+
+
+CAT = "data:image/jpeg;base64,/9j/4AAQSkZJRgABAQ=="
+DOG = "data:image/jpeg;base64,/9j/4AAQSkZJRgABAg=="
+VOICE = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+
+
+def _with(text: str, *extra_parts: dict[str, object]) -> ChatRequest:
+    parts = [{"type": "text", "text": text}, *extra_parts]
+    return ChatRequest.model_validate({"model": "auto", "messages": [
+        {"role": "system", "content": "Be brief."}, {"role": "user", "content": parts}]})  # fmt: skip
+
+
+def _photo(url: str) -> dict[str, object]:
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+async def test_the_same_words_with_another_photo_miss(encoder: Encoder) -> None:
+    question = "What breed is this?"
+    with_cat = _with(question, _photo(CAT))
+    assert await _cached(encoder, with_cat, with_cat) == '{"answer": 1}'
+    assert await _cached(encoder, with_cat, _with(question, _photo(DOG))) is None
+    assert await _cached(encoder, with_cat, _with("What breed is it?", _photo(DOG))) is None
+    assert await _cached(encoder, with_cat, _with(question)) is None  # no photo at all
+    assert await _cached(encoder, _with(question), with_cat) is None
+
+
+async def test_the_same_words_with_other_audio_miss(encoder: Encoder) -> None:
+    other = {"type": "input_audio", "input_audio": {"data": "UklGRh==", "format": "wav"}}
+    stored = _with("Transcribe this.", VOICE)
+    assert await _cached(encoder, stored, stored) == '{"answer": 1}'
+    assert await _cached(encoder, stored, _with("Transcribe this.", other)) is None
