@@ -1,27 +1,40 @@
-"""The FastAPI application: ``create_app(settings)`` and the lifespan that owns its services."""
+"""The FastAPI application: ``create_app(settings)`` and the lifespan that owns its services.
+
+Forwarded headers (``X-Forwarded-Proto``, ``X-Forwarded-For``) count only from the peers in
+``SWITCHBOARD_TRUSTED_PROXIES``: the console's cookie is ``Secure`` when the request, or a trusted
+TLS proxy in front of it, is https.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import http_errors
+from app.access import anonymous_notice
 from app.body_limit import BodyLimit
 from app.services import start_services, warm_in_background
 from app.settings import Settings, get_settings
 from routers import admin, chat, feedback, health, models, noa, route, ui
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    notice = anonymous_notice(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await start_services(settings)
         app.state.services = services
         warm_in_background(services)
+        if notice:
+            log.warning(notice)
         try:
             yield
         finally:
@@ -33,4 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(noa.build_router(settings.noa_path))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.trusted_proxies:
+        # Scheme and client address from X-Forwarded-Proto/-For, only when the peer is one of
+        # these (``switchboard serve`` turns uvicorn's own, which trusts 127.0.0.1, off).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.access import bearer
+from app.access import bearer, same_secret
 from app.errors import AuthenticationError, NotFound, PermissionDenied
 from app.state import ApiKeyRecord, new_key
 from routers.deps import ServicesDep
@@ -24,7 +23,7 @@ def require_admin(
     token = bearer(authorization)
     if token is None:
         raise AuthenticationError("admin key required: 'Authorization: Bearer <admin key>'")
-    if not secrets.compare_digest(token, admin.get_secret_value()):
+    if not same_secret(token, admin.get_secret_value()):
         raise PermissionDenied("not an admin key")
 
 

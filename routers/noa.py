@@ -9,7 +9,6 @@ app reads. Photo checks and the history's embeddings run while the audio is tran
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from typing import Annotated, Any
 
@@ -17,7 +16,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from app.access import admit, authenticate, settle
+from app.access import admit, authenticate, same_secret, settle
 from app.accounting import Outcome, call_estimate, record
 from app.errors import (
     AuthenticationError,
@@ -61,7 +60,7 @@ async def _caller(services: Services, request: Request) -> ApiKeyRecord | None:
     if settings.noa_auth_value is not None:
         expected = settings.noa_auth_value.get_secret_value()
         given = (value or "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        if not same_secret(given, expected):
             raise AuthenticationError(f"missing or wrong {settings.noa_auth_header} header")
         return None
     if value and " " not in value.strip():

@@ -102,7 +102,9 @@ def _forge_session(admin_key: str) -> tuple[str, str]:
     return cookie, hmac.new(key, b"csrf.forgednonce", hashlib.sha256).hexdigest()
 
 
-def _serve_until_exit_or_ready(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _serve_until_exit_or_ready(
+    env: dict[str, str], log: Path
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     full_env |= {"SWITCHBOARD_CACHE_DIR": str(CACHE), "HF_HUB_OFFLINE": "1", **env}
@@ -207,9 +209,11 @@ def test_odd_console_credentials_are_refused_not_a_crash(workers: tuple[str, str
                           headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
         assert raw.status_code in (401, 403), raw.text
     for cookie in ("ключ.ключ.ключ", "1.\xff.\xfe"):
-        reply = httpx.get(f"{a}/ui/api/decisions", headers={"cookie": f"sb_console={cookie}".encode()})
+        reply = httpx.get(
+            f"{a}/ui/api/decisions", headers={"cookie": f"sb_console={cookie}".encode()}
+        )
         _assert_envelope(reply, 401)
-    cookie, csrf = _login(a)
+    cookie, _ = _login(a)
     reply = httpx.post(f"{a}/ui/api/keys", json={"name": "x"}, cookies={"sb_console": cookie},
                        headers={"x-csrf-token": "ключ".encode()})  # fmt: skip
     _assert_envelope(reply, 403)
@@ -265,7 +269,10 @@ def test_console_cookies_are_secure_behind_a_trusted_tls_proxy(workers: tuple[st
         form = proxy.get(f"{a}/ui", headers=https)
         assert "secure" in _set_cookies(form)["sb_console_login"].lower()
         token = proxy.cookies["sb_console_login"]
-        done = proxy.post(f"{a}/ui/login", data={"key": ADMIN, "csrf": token}, headers=https)
+        # the client keeps a Secure cookie to itself over plain http: the proxy would pass it on
+        done = proxy.post(f"{a}/ui/login", data={"key": ADMIN, "csrf": token},
+                          headers=https | {"cookie": f"sb_console_login={token}"})  # fmt: skip
+        assert done.status_code == 303, done.text
         session = _set_cookies(done)["sb_console"].lower()
         assert "secure" in session and "httponly" in session and "samesite=strict" in session
         plain = proxy.get(f"{a}/ui")  # the proxy says nothing: plain HTTP, no Secure flag

@@ -15,6 +15,8 @@ What is kept:
   every append or clear, so workers notice new feedback with one cheap read and reload.
 - The decision log (the console's live view): the newest entries of every worker's finished
   calls in one capped list, and integer usage counters per time bucket, both with TTLs.
+- Console sessions: the hash of each open session's id, with the session's expiry as TTL, so a
+  logout (``drop_session``) ends that session on every worker at once.
 - Decisions, cache entries and semantic-cache vectors with TTLs; open circuit breakers, as
   markers that expire with the cooldown (each worker counts failures itself and publishes the
   breakers it opens, ``app.breaker_sync``, so the request path does no store I/O for them).
@@ -179,6 +181,18 @@ class StateStore(Protocol):
 
     async def semantic_entries(self, tenant: str) -> list[tuple[str, np.ndarray]]:
         """The tenant's live (key, float32 embedding) pairs, newest first."""
+        ...
+
+    async def add_session(self, session_id: str, ttl_s: float) -> None:
+        """Open a console session for ``ttl_s`` seconds (only a hash of the id is stored)."""
+        ...
+
+    async def has_session(self, session_id: str) -> bool:
+        """Whether the session is open: added, not yet expired, not dropped."""
+        ...
+
+    async def drop_session(self, session_id: str) -> bool:
+        """End a session (logout); False if it was not open."""
         ...
 
     async def mark_open(self, model: str, seconds: float) -> None:
