@@ -57,7 +57,9 @@ def test_manifest_set_is_complete_and_consistent() -> None:
     assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
     env = _env(deployment["spec"]["template"]["spec"]["containers"][0])
     assert "SWITCHBOARD_REDIS_URL" in env
-    assert all("value" not in e for n, e in env.items() if n.endswith("_KEY"))  # keys from Secrets
+    secrets = [e for n, e in env.items()
+               if n.endswith(("_KEY", "_PASSWORD")) and n != "SWITCHBOARD_REQUIRE_API_KEY"]  # fmt: skip
+    assert len(secrets) >= 3 and all("value" not in e for e in secrets)  # all from Secrets
 
 
 def _pod_specs() -> dict[str, dict[str, Any]]:
@@ -117,7 +119,8 @@ def test_redis_needs_a_password_from_a_secret() -> None:
     services = _compose()["services"]
     password = _redis_flag(services["redis"]["command"], "--requirepass")
     assert REQUIRED_VARIABLE.match(password)
-    assert f":{password}@redis:" in services["switchboard"]["environment"]["SWITCHBOARD_REDIS_URL"]
+    url = services["switchboard"]["environment"]["SWITCHBOARD_REDIS_URL"]
+    assert url == f"redis://:{password}@redis:6379/0"
 
 
 def test_only_switchboard_may_reach_redis() -> None:
