@@ -22,7 +22,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     try:
         load_catalog(settings.catalog)  # fail fast, with a readable message, before uvicorn starts
         uvicorn.run(
-            create_app(settings), host=host, port=port, log_level=settings.log_level.lower()
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            proxy_headers=False,  # create_app believes SWITCHBOARD_TRUSTED_PROXIES only
         )
     except ConfigError as exc:
         raise SystemExit(f"switchboard: {exc.message}") from None

@@ -1,15 +1,25 @@
 """Service settings: one pydantic-settings class, read from ``SWITCHBOARD_*`` variables.
 
-Built by ``get_settings()`` or handed to ``create_app(settings)``; never at import time.
+Built by ``get_settings()`` or handed to ``create_app(settings)``; never at import time. Bad
+values stop start-up: ``get_settings`` turns pydantic's error into a ``ConfigError`` naming the
+variable. Secrets that open doors (the admin key, the glasses header value) are either unset or
+at least ``MIN_SECRET_CHARS`` long: an empty ``SWITCHBOARD_ADMIN_KEY`` (what a compose file passes
+for an unset variable) would otherwise turn admin on with a secret anyone can sign sessions with.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.errors import ConfigError
+
+MIN_SECRET_CHARS = 16
 
 
 class Settings(BaseSettings):
@@ -18,8 +28,15 @@ class Settings(BaseSettings):
     catalog: Path | None = Field(default=None, description="catalog YAML; unset = bundled default")
     profiles: Path | None = Field(default=None, description="dir from `switchboard profiles build`")
     redis_url: SecretStr | None = Field(default=None, description="unset = in-memory state")
-    admin_key: SecretStr | None = None
+    admin_key: SecretStr | None = Field(
+        default=None,
+        description=f"admin endpoints and console; unset = off, else {MIN_SECRET_CHARS}+ chars",
+    )
     require_api_key: bool = Field(default=False, description="refuse calls without a valid key")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="IPs/CIDRs whose X-Forwarded-Proto/-For are believed; empty = nobody's",
+    )
     fail_open: bool = Field(
         default=True, description="when Redis is down, serve without limits (false: refuse, 503)"
     )
@@ -142,6 +159,42 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="longest recording accepted for transcription"
     )
 
+    @field_validator("admin_key", "noa_auth_value")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"must be unset or at least {MIN_SECRET_CHARS} characters (not blank); "
+                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        """A comma-separated list (``10.0.0.0/8,192.0.2.7``) or a JSON array, of valid networks."""
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if not isinstance(value, list):
+            return value
+        value = [str(item).strip() for item in value if str(item).strip()]
+        for item in value:
+            ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
+        return value
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        name = "SWITCHBOARD_" + "_".join(str(part) for part in error["loc"][:1]).upper()
+        lines.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
 
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; ``ConfigError`` (naming the variable) when invalid."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None

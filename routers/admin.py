@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header
@@ -11,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.errors import AuthenticationError, NotFound, PermissionDenied
 from app.json_body import StrictJSONRoute
-from app.pipeline.access import bearer
-from app.state import ApiKeyRecord, new_key
+from app.pipeline.access import bearer, same_secret
+from app.state import KEY_PREFIX, ApiKeyRecord, new_key
 from routers.deps import ServicesDep
 
 
@@ -25,8 +24,11 @@ def require_admin(
     token = bearer(authorization)
     if token is None:
         raise AuthenticationError("admin key required: 'Authorization: Bearer <admin key>'")
-    if not secrets.compare_digest(token, admin.get_secret_value()):
-        raise PermissionDenied("not an admin key")
+    if same_secret(token, admin.get_secret_value()):
+        return
+    if token.startswith(KEY_PREFIX):  # a caller's own API key: known, but not allowed here
+        raise PermissionDenied("an API key is not the admin key")
+    raise AuthenticationError("invalid admin key")
 
 
 router = APIRouter(

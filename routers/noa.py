@@ -9,7 +9,6 @@ app reads. Photo checks and the history's embeddings run while the audio is tran
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from functools import partial
 from typing import Annotated
@@ -33,7 +32,7 @@ from app.glasses.turn import (
     parse_history,
     short_field,
 )
-from app.pipeline.access import Caller, authenticate
+from app.pipeline.access import Caller, authenticate, same_secret
 from app.pipeline.completions import Answer, Call
 from app.schemas import ChatMessage, RoutingPreferences
 from app.services import Services
@@ -60,7 +59,7 @@ async def _caller(services: Services, request: Request) -> Caller:
     if settings.noa_auth_value is not None:
         expected = settings.noa_auth_value.get_secret_value()
         given = (value or "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        if not same_secret(given, expected):
             raise AuthenticationError(f"missing or wrong {settings.noa_auth_header} header")
         return Caller()
     if value and " " not in value.strip():

@@ -2,9 +2,11 @@
 
 With ``SWITCHBOARD_ADMIN_KEY`` set, ``/ui`` answers a login form until the admin key is posted
 to ``/ui/login``; the session then lives in an HttpOnly, SameSite=Strict cookie scoped to
-``/ui`` (``app.ui.session``), and ``/ui/api`` calls other than GET need its CSRF token in
-``x-csrf-token``. Without an admin key the console is open and key management is off, as the
-admin endpoints are. Errors of ``/ui/api`` use the OpenAI error envelope.
+``/ui`` (``app.ui.session``), ``Secure`` when the request came over https (directly or through a
+trusted proxy), and ``/ui/api`` calls other than GET need its CSRF token in ``x-csrf-token``.
+``/ui/logout`` ends the session in the shared store, for every worker. Without an admin key the
+console is open and key management is off, as the admin endpoints are. Errors of ``/ui/api``
+use the OpenAI error envelope.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pydantic import JsonValue
 
 from app.errors import AuthenticationError, NotFound, PermissionDenied
 from app.json_body import StrictJSONRoute
+from app.pipeline.access import same_secret
 from app.ui import pages, session
 from app.ui.catalog_view import catalog_status
 from routers.admin import NewKey
@@ -30,6 +33,14 @@ _SAFE_METHODS = frozenset({"GET", "HEAD"})
 def _admin_key(services: ServicesDep) -> str | None:
     admin = services.settings.admin_key
     return admin.get_secret_value() if admin is not None else None
+
+
+async def _session(
+    request: Request, services: ServicesDep, admin: str | None
+) -> session.Session | None:
+    if admin is None:
+        return None
+    return await session.current(services.store, request.cookies.get(session.COOKIE), admin)
 
 
 def _set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
@@ -47,7 +58,7 @@ def _login(request: Request, error: str = "", status_code: int = 200) -> HTMLRes
 @router.get("")
 async def console(request: Request, services: ServicesDep) -> HTMLResponse:
     admin = _admin_key(services)
-    current = session.read_session(request.cookies.get(session.COOKIE), admin) if admin else None
+    current = await _session(request, services, admin)
     if admin and current is None:
         return _login(request)
     return pages.console_page(
@@ -68,11 +79,11 @@ async def login(
     admin = _admin_key(services)
     if admin is None:
         return RedirectResponse("/ui", status_code=303)
-    if not session.same(csrf, request.cookies.get(session.LOGIN_COOKIE)):
+    if not same_secret(csrf, request.cookies.get(session.LOGIN_COOKIE)):
         return _login(request, "The form expired. Please try again.", 403)
     if not session.is_admin_key(key, admin):
         return _login(request, "That is not the admin key.", 401)
-    cookie, _ = session.open_session(admin)
+    cookie, _ = await session.start(services.store, admin)
     response = RedirectResponse("/ui", status_code=303)
     _set_cookie(response, request, session.COOKIE, cookie, session.SESSION_S)
     response.delete_cookie(session.LOGIN_COOKIE, path="/ui")
@@ -83,10 +94,10 @@ async def login(
 async def logout(
     request: Request, services: ServicesDep, csrf: Annotated[str, Form(max_length=200)]
 ) -> RedirectResponse:
-    admin = _admin_key(services)
-    current = session.read_session(request.cookies.get(session.COOKIE), admin) if admin else None
-    if current is None or not session.same(csrf, current.csrf):
+    current = await _session(request, services, _admin_key(services))
+    if current is None or not same_secret(csrf, current.csrf):
         raise PermissionDenied("not logged in, or a wrong CSRF token", code="csrf_failed")
+    await services.store.drop_session(current.nonce)
     response = RedirectResponse("/ui", status_code=303)
     response.delete_cookie(session.COOKIE, path="/ui")
     return response
@@ -100,16 +111,16 @@ async def static_file(name: Annotated[str, PathParam(max_length=100)]) -> FileRe
     return found
 
 
-def require_session(request: Request, response: Response, services: ServicesDep) -> None:
+async def require_session(request: Request, response: Response, services: ServicesDep) -> None:
     """Console API access: the session cookie, plus its CSRF token for unsafe methods."""
     response.headers["Cache-Control"] = "no-store"
     admin = _admin_key(services)
     if admin is None:
         return
-    current = session.read_session(request.cookies.get(session.COOKIE), admin)
+    current = await _session(request, services, admin)
     if current is None:
         raise AuthenticationError("log in to the console first", code="session_required")
-    if request.method not in _SAFE_METHODS and not session.same(
+    if request.method not in _SAFE_METHODS and not same_secret(
         request.headers.get("x-csrf-token"), current.csrf
     ):
         raise PermissionDenied("missing or wrong x-csrf-token header", code="csrf_failed")

@@ -26,10 +26,13 @@ START_TIMEOUT_S = 10.0
 class RedisProcess:
     """One ``redis-server``; the port (and so ``url``) stays the same across restarts."""
 
-    def __init__(self, directory: Path, persistent: bool = False) -> None:
+    def __init__(
+        self, directory: Path, persistent: bool = False, extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.port = free_port()
         self.directory = directory
         self.persistent = persistent
+        self.extra_args = extra_args
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -46,7 +49,8 @@ class RedisProcess:
             persistence = ["--appendonly", "no"]
         return [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--daemonize", "no", "--dir", str(self.directory),
-                "--logfile", str(self.directory / "redis.log"), *persistence]  # fmt: skip
+                "--logfile", str(self.directory / "redis.log"), *persistence,
+                *self.extra_args]  # fmt: skip
 
     def start(self) -> None:
         """Start it and wait until it answers PING."""
@@ -94,10 +98,13 @@ class RedisProcess:
 
 
 @contextmanager
-def redis_server(persistent: bool = False) -> Iterator[RedisProcess]:
-    """A running ``redis-server`` for the block; stopped (and its directory removed) after."""
+def redis_server(
+    persistent: bool = False, extra_args: tuple[str, ...] = ()
+) -> Iterator[RedisProcess]:
+    """A running ``redis-server`` for the block (``extra_args`` appended to its command line);
+    stopped (and its directory removed) after."""
     with tempfile.TemporaryDirectory(prefix="sb-redis-") as directory:
-        server = RedisProcess(Path(directory), persistent)
+        server = RedisProcess(Path(directory), persistent, extra_args)
         server.start()
         try:
             yield server

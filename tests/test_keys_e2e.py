@@ -63,9 +63,11 @@ def _chat(url: str, key: str, **extra: object) -> httpx.Response:
 def test_admin_endpoints_need_the_admin_key(workers: tuple[str, str]) -> None:
     a, b = workers
     assert httpx.get(f"{a}/v1/admin/keys").status_code == 401
-    denied = httpx.get(f"{a}/v1/admin/keys", headers={"authorization": "Bearer nope"})
-    assert denied.status_code == 403 and denied.json()["error"]["type"] == "permission_error"
+    wrong = httpx.get(f"{a}/v1/admin/keys", headers={"authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["type"] == "authentication_error"
     key_id, key = _key(a, rpm=100)
+    denied = httpx.get(f"{a}/v1/admin/keys", headers={"authorization": f"Bearer {key}"})
+    assert denied.status_code == 403 and denied.json()["error"]["type"] == "permission_error"
     listed = httpx.get(f"{b}/v1/admin/keys", headers=ADMIN_HEADERS).json()["data"]
     assert key_id in [k["id"] for k in listed] and all("key" not in k for k in listed)
     assert httpx.get(f"{b}/v1/admin/keys/{key_id}", headers=ADMIN_HEADERS).json()["spend_usd"] == 0

@@ -24,7 +24,7 @@ from tests.adapters.test_transcription import as_glasses_wav, spoken
 from tests.processes import switchboard
 
 PATH = "/glasses/noa"
-HEADER = {"x-glasses-key": "frame-secret-1"}
+HEADER = {"x-glasses-key": "frame-secret-for-tests-1"}
 
 
 def _row(model_id: str, base_url: str, prior: float, caps: list[str], price: float) -> dict:  # type: ignore[type-arg]
@@ -156,7 +156,7 @@ def test_the_configured_header_is_required(service: str) -> None:
         reply = ask(service, headers=headers, prompt="hello")
         assert reply.status_code == 401
         assert reply.json()["error"]["type"] == "authentication_error"
-        assert "frame-secret-1" not in reply.text
+        assert "frame-secret-for-tests-1" not in reply.text
 
 
 def _truncated_jpeg() -> bytes:

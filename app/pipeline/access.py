@@ -12,10 +12,12 @@ checking the key rather than refusing them; routing never depends on the store.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from dataclasses import dataclass
 
 from app.errors import AuthenticationError
+from app.settings import Settings
 from app.state import KEY_PREFIX, ApiKeyRecord, StateStore, StateUnavailable
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,20 @@ class Caller:
 
 
 ANONYMOUS = Caller()
+
+
+def same_secret(given: str | None, expected: str | None) -> bool:
+    """Constant-time equality of two secrets; False when either is missing or empty.
+
+    Compares UTF-8 bytes: ``hmac.compare_digest`` refuses ``str`` with non-ASCII characters
+    (a TypeError, so a 500), and a header may carry any byte. ``surrogatepass`` lets even a
+    lone surrogate from a decoded body encode, so no input can make this raise.
+    """
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def bearer(authorization: str | None) -> str | None:
@@ -67,3 +83,17 @@ async def authenticate(
     if record is None:
         raise AuthenticationError("invalid API key")
     return record
+
+
+def anonymous_notice(settings: Settings) -> str | None:
+    """The start-up line that says what callers without a key may do (None if keys are required)."""
+    if settings.require_api_key:
+        return None
+    glasses = "" if settings.noa_auth_value else f", and take glasses turns on {settings.noa_path}"
+    console = "" if settings.admin_key else "; the /ui console is open without a login"
+    return (
+        "SWITCHBOARD_REQUIRE_API_KEY=false: anonymous callers (no key, or a bearer token that is "
+        "not a Switchboard key) can call every available model without rate limits or budget "
+        "(/v1/chat/completions and the other model APIs), route with /v1/route, steer routing "
+        f"for everyone with /v1/feedback{glasses}{console}. Set it to true to require keys."
+    )

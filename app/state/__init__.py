@@ -17,6 +17,8 @@ What is kept:
   after the last position they saw); its epoch changes when an admin reset clears it.
 - The decision log (the console's live view): the newest entries of every worker's finished
   calls in one capped list, and integer usage counters per time bucket, both with TTLs.
+- Console sessions: the hash of each open session's id, with the session's expiry as TTL, so a
+  logout (``drop_session``) ends that session on every worker at once.
 - Decisions, cache entries and semantic-cache vectors with TTLs (in memory, also capped at
   ``max_entries`` per table, oldest dropped first); open circuit breakers, as
   markers that expire with the cooldown (each worker counts failures itself and publishes the
@@ -208,6 +210,18 @@ class StateStore(Protocol):
 
     async def semantic_entries(self, tenant: str) -> list[tuple[str, np.ndarray]]:
         """The tenant's live (key, float32 embedding) pairs, newest first."""
+        ...
+
+    async def add_session(self, session_id: str, ttl_s: float) -> None:
+        """Open a console session for ``ttl_s`` seconds (only a hash of the id is stored)."""
+        ...
+
+    async def has_session(self, session_id: str) -> bool:
+        """Whether the session is open: added, not yet expired, not dropped."""
+        ...
+
+    async def drop_session(self, session_id: str) -> bool:
+        """End a session (logout); False if it was not open."""
         ...
 
     async def mark_open(self, model: str, seconds: float) -> None:

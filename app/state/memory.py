@@ -82,6 +82,7 @@ class MemoryStore(StateStore):
         self._log: deque[bytes] = deque()  # newest first
         self._log_until = 0.0
         self._usage: Table[dict[str, int]] = OrderedDict()
+        self._sessions: Table[bool] = OrderedDict()
 
     async def ping(self) -> bool:
         return True
@@ -242,6 +243,17 @@ class MemoryStore(StateStore):
         entries = self._semantic.get(tenant, {})
         live = sorted((e for e in entries.items() if e[1][0] > now), key=lambda e: -e[1][0])
         return [(key, vector.copy()) for key, (_, vector) in live]
+
+    async def add_session(self, session_id: str, ttl_s: float) -> None:
+        _put(self._sessions, key_hash(session_id), True, ttl_s, self.max_entries)
+
+    async def has_session(self, session_id: str) -> bool:
+        return _live(self._sessions, key_hash(session_id)) is not None
+
+    async def drop_session(self, session_id: str) -> bool:
+        alive = _live(self._sessions, key_hash(session_id)) is not None
+        self._sessions.pop(key_hash(session_id), None)
+        return alive
 
     async def mark_open(self, model: str, seconds: float) -> None:
         self._open[model] = time.monotonic() + seconds

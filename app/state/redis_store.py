@@ -10,6 +10,7 @@ Keys, under a prefix (default ``sb:``)::
     fb:version          +1 per change; fb:end  records appended this epoch; fb:epoch  +1 per reset
     sem:v:<tenant>      hash key -> float32 bytes; sem:t:<tenant>  zset key by expiry (ms)
     breaker:<model>     open marker, with the cooldown as TTL
+    session:<sha256>    an open console session, with its expiry as TTL
     decisions:log       list of decision-log JSON, newest first, capped, with TTL
     usage:<bucket>      hash: integer counters of one time bucket, with TTL
 
@@ -290,6 +291,20 @@ class RedisStore(StateStore):
             (key.decode(), np.frombuffer(vector, dtype=np.float32))
             for key, vector in zip(flat[::2], flat[1::2], strict=True)
         ]
+
+    # --- console sessions ------------------------------------------------------------------
+
+    async def add_session(self, session_id: str, ttl_s: float) -> None:
+        with _shared():
+            await self._redis.set(self._k("session", key_hash(session_id)), 1, px=_ms(ttl_s))
+
+    async def has_session(self, session_id: str) -> bool:
+        with _shared():
+            return bool(await self._redis.exists(self._k("session", key_hash(session_id))))
+
+    async def drop_session(self, session_id: str) -> bool:
+        with _shared():
+            return bool(await self._redis.delete(self._k("session", key_hash(session_id))))
 
     # --- circuit breakers -------------------------------------------------------------------
 

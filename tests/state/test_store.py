@@ -158,6 +158,20 @@ async def test_decisions_cache_and_semantic_entries_expire(store: StateStore) ->
     assert await store.semantic_entries("tenant") == []
 
 
+async def test_console_sessions_open_expire_and_end_on_every_worker(
+    store: StateStore, peer: StateStore
+) -> None:
+    await store.add_session("nonce-a", 60)
+    await store.add_session("nonce-b", 0.2)
+    assert await peer.has_session("nonce-a") and await peer.has_session("nonce-b")
+    assert not await peer.has_session("nonce-c")
+    assert await peer.drop_session("nonce-a")  # logout on one worker...
+    assert not await store.has_session("nonce-a")  # ...ends it on the other
+    assert not await store.drop_session("nonce-a")
+    await asyncio.sleep(0.25)
+    assert not await store.has_session("nonce-b")
+
+
 async def test_semantic_entries_are_bounded_newest_first(store: StateStore) -> None:
     for i in range(6):
         await store.semantic_add("t", f"k{i}", np.full(3, i, np.float64), 60, 4)
