@@ -16,6 +16,7 @@ from app.gateway.availability import Availability
 from app.metrics import Metrics
 from app.pipeline.access import Caller, authenticate
 from app.pipeline.completions import Completions
+from app.selection.feedback import FeedbackLoop
 from app.services import Services
 from app.settings import Settings
 from app.state import StateStore
@@ -53,12 +54,17 @@ def _metrics(services: ServicesDep) -> Metrics:
     return services.metrics
 
 
+def _feedback(services: ServicesDep) -> FeedbackLoop:
+    return services.feedback
+
+
 CompletionsDep = Annotated[Completions, Depends(_completions)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[StateStore, Depends(_store)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
 AvailabilityDep = Annotated[Availability, Depends(_availability)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
+FeedbackDep = Annotated[FeedbackLoop, Depends(_feedback)]
 
 
 async def _caller(request: Request, settings: SettingsDep, store: StoreDep) -> Caller:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from app.json_body import StrictJSONRoute
 from app.pipeline.access import authenticate
 from app.selection.feedback import Verdict
-from routers.deps import ServicesDep
+from routers.deps import FeedbackDep, SettingsDep, StoreDep
 
 router = APIRouter(tags=["feedback"], route_class=StrictJSONRoute)
 
@@ -38,13 +38,15 @@ class FeedbackBody(BaseModel):
 @router.post("/v1/feedback")
 async def feedback(
     body: FeedbackBody,
-    services: ServicesDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    loop: FeedbackDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> dict[str, object]:
-    settings = services.settings
-    key = await authenticate(services.store, authorization, required=settings.require_api_key,
+    # feedback is stored before the reply: it needs the store, so it never fails open
+    key = await authenticate(store, authorization, required=settings.require_api_key,
                              fail_open=False)  # fmt: skip
-    chosen = await services.feedback.chosen_model(body.decision_id)
+    chosen = await loop.chosen_model(body.decision_id)
     verdicts = []
     score = (
         body.score if body.score is not None else {"up": 1.0, "down": 0.0}.get(body.thumbs or "")
@@ -55,5 +57,5 @@ async def feedback(
         verdicts.append(Verdict(body.better_model, 1.0))
         if score is None and body.better_model != chosen:
             verdicts.append(Verdict(chosen, 0.0))
-    accepted = await services.feedback.submit(body.decision_id, verdicts, key.id if key else None)
+    accepted = await loop.submit(body.decision_id, verdicts, key.id if key else None)
     return {"decision_id": body.decision_id, "accepted": accepted, "duplicate": not accepted}

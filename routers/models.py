@@ -13,7 +13,7 @@ router = APIRouter(tags=["models"])
 
 @router.get("/v1/models")
 async def list_models(services: ServicesDep) -> dict[str, Any]:
-    profiled = set(services.estimator.models)
+    sources = services.estimator.sources
     data: list[dict[str, Any]] = [
         {"id": "auto", "object": "model", "created": 0, "owned_by": "switchboard"}
     ]
@@ -32,7 +32,7 @@ async def list_models(services: ServicesDep) -> dict[str, Any]:
                 "capabilities": entry.capabilities,
                 "context_window": entry.context_window,
                 "price": entry.price.model_dump(),
-                "profiled": entry.id in profiled,
+                "profile": sources.get(entry.id, "neutral"),  # learned | declared | neutral
             },
         })  # fmt: skip
     return {"object": "list", "data": data}

@@ -146,7 +146,9 @@ async def savings(services: ServicesDep) -> dict[str, JsonValue]:
 
 @api.get("/catalog")
 async def catalog(services: ServicesDep) -> dict[str, JsonValue]:
-    return {"object": "list", "data": await catalog_status(services)}
+    rows = catalog_status(services.catalog, services.availability, services.latency,
+                          services.estimator.sources)  # fmt: skip
+    return {"object": "list", "data": rows}
 
 
 def _keys_enabled(services: ServicesDep) -> None:

@@ -7,9 +7,13 @@ opened (``breaker_sync``); latency p50/p95 and error rate come from this worker'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import JsonValue
 
-from app.services import Services
+from app.catalog import Catalog
+from app.gateway.availability import Availability
+from app.gateway.latency import LatencyTracker
 from app.state import JsonDict
 
 
@@ -17,19 +21,22 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
-async def catalog_status(services: Services) -> list[JsonValue]:
-    """One row per catalog model, in catalog order."""
-    await services.breaker_sync.sync()
-    profiled = set(services.estimator.models)
+def catalog_status(
+    catalog: Catalog,
+    availability: Availability,
+    latency: LatencyTracker,
+    sources: Mapping[str, str],
+) -> list[JsonValue]:
+    """One row per catalog model, in catalog order (breaker state as this worker last synced)."""
     rows: list[JsonValue] = []
-    for entry in services.catalog.models:
-        reason = services.availability(entry)
-        seen = services.latency.summary(entry.id)
+    for entry in catalog.models:
+        reason = availability(entry)
+        seen = latency.summary(entry.id)
         row: JsonDict = {
             "model": entry.id,
             "available": reason is None,
             "reason": reason,
-            "breaker": services.availability.breakers.status(entry.id),
+            "breaker": availability.breakers.status(entry.id),
             "calls": seen.count,
             "p50_ms": _ms(seen.p50_s),
             "p95_ms": _ms(seen.p95_s),
@@ -38,7 +45,7 @@ async def catalog_status(services: Services) -> list[JsonValue]:
             "output_per_mtok": entry.price.output_per_mtok,
             "capabilities": list[JsonValue](entry.capabilities),
             "local": entry.local,
-            "profiled": entry.id in profiled,
+            "profile": sources.get(entry.id, "neutral"),
         }
         rows.append(row)
     return rows
