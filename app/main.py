@@ -11,7 +11,19 @@ from app import http_errors
 from app.body_limit import BodyLimit
 from app.services import start_services
 from app.settings import Settings, get_settings
-from routers import admin, chat, feedback, health, models, noa, route, ui
+from routers import (
+    admin,
+    chat,
+    embeddings,
+    feedback,
+    health,
+    messages,
+    models,
+    noa,
+    responses,
+    route,
+    ui,
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,8 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await services.aclose()
 
     app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
-    http_errors.install(app)
-    for module in (chat, route, models, health, feedback, admin, ui):
+    http_errors.install(app, [messages.ERRORS])
+    for module in (chat, responses, messages, embeddings, route, models, health, feedback, admin,
+                   ui):  # fmt: skip
         app.include_router(module.router)
     app.include_router(noa.build_router(settings.noa_path))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
