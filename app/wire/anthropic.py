@@ -14,10 +14,13 @@ Served for every model in the catalog, not only Anthropic's: the request becomes
   ``auto``/``any``/``tool``/``none`` is ``auto``/``required``/that function/``none``, and
   ``disable_parallel_tool_use`` is ``parallel_tool_calls: false``. A ``web_search_*`` server
   tool makes the request need the ``web_search`` capability (a model that searches by itself).
+- ``output_config.format`` (a JSON schema) is ``response_format`` ``json_schema``, so it goes
+  to models whose server takes a schema.
 - Refused with a 400 naming the field: ``top_k`` (no portable equivalent), ``thinking``,
-  other server tools, ``document`` / ``thinking`` / file blocks, images inside tool results.
-  ``cache_control`` is accepted and not forwarded (prompt caching is a provider's billing
-  detail; the answer is the same).
+  ``output_config.effort``, ``speed: fast``, ``inference_geo``, other server tools,
+  ``document`` / ``thinking`` / file blocks, images inside tool results, unknown fields.
+  ``cache_control`` (top-level or on blocks) and ``diagnostics`` are accepted and not
+  forwarded: prompt caching is a provider's billing detail, the answer is the same.
 
 The reply's ``stop_reason`` is ``end_turn`` / ``max_tokens`` / ``tool_use`` / ``refusal``; Chat
 Completions does not say which stop sequence matched, so ``stop_sequence`` is always null.
@@ -61,6 +64,13 @@ class _Metadata(BaseModel):
     user_id: str | None = None
 
 
+class _OutputConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    effort: str | None = None
+    format: JsonObject | None = None
+
+
 class MessagesRequest(BaseModel):
     """A Messages API request; fields it does not list are refused (``extra="forbid"``)."""
 
@@ -80,6 +90,11 @@ class MessagesRequest(BaseModel):
     stream: bool = False
     service_tier: Literal["auto", "standard_only"] | None = None
     thinking: JsonObject | None = None
+    output_config: _OutputConfig | None = None
+    speed: Literal["standard", "fast"] | None = None
+    inference_geo: str | None = None
+    cache_control: JsonObject | None = None
+    diagnostics: JsonObject | None = None
     switchboard: RoutingPreferences | None = None
 
     _system = field_validator("system", mode="before")(text_or_list)
@@ -144,6 +159,10 @@ def to_chat(request: MessagesRequest) -> ChatRequest:
         raise refuse("top_k", "top_k has no equivalent across models; use temperature or top_p")
     if request.thinking is not None and request.thinking.get("type") != "disabled":
         raise refuse("thinking", "extended thinking is not supported across models")
+    if request.speed == "fast":
+        raise refuse("speed", "fast mode is not supported across models")
+    if request.inference_geo is not None:
+        raise refuse("inference_geo", "Switchboard cannot choose where a provider runs a model")
     messages = _system(request.system)
     for i, raw in enumerate(request.messages):
         path = where("messages", i)
@@ -166,10 +185,28 @@ def to_chat(request: MessagesRequest) -> ChatRequest:
         "tools": tools or None,
         "tool_choice": choice,
         "parallel_tool_calls": parallel,
+        "response_format": _response_format(request.output_config),
         "user": request.metadata.user_id if request.metadata else None,
         "switchboard": prefs,
     }
     return parse(ChatRequest, fields, "request")
+
+
+def _response_format(config: _OutputConfig | None) -> JsonObject | None:
+    if config is None:
+        return None
+    if config.effort is not None:
+        raise refuse("output_config.effort", "effort cannot be set across models")
+    if config.format is None:
+        return None
+    if config.format.get("type") != "json_schema" or not isinstance(
+        config.format.get("schema"), dict
+    ):
+        raise refuse("output_config.format", "only a json_schema format with a schema is known")
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": config.format["schema"]},
+    }
 
 
 def _system(system: str | list[JsonObject] | None) -> list[ChatMessage]:
