@@ -69,6 +69,7 @@ def catalog(llama_url: str, fake: str) -> dict[str, object]:
         "models": [
             {"id": LOCAL, "adapter": "openai_compat", "base_url": llama_url,
              "upstream_model": "gemma-3-270m", "local": True, "context_window": 2048,
+             "capabilities": ["json"],  # JSON mode, but no schema (below)
              "price": {"input_per_mtok": 0.0, "output_per_mtok": 0.0},
              # a server without these fields: named it is refused, auto routes around it
              "supports": {"parallel_tool_calls": False, "seed": False, "logprobs": False,
@@ -77,7 +78,8 @@ def catalog(llama_url: str, fake: str) -> dict[str, object]:
             _row(OPENAI, "openai_compat", f"{fake}/openai/v1", 0.9, capabilities=vision,
                  supports={"developer_role": True, "max_completion_tokens": True}),
             _row(ANTHROPIC, "anthropic", f"{fake}/anthropic", 0.85, capabilities=["vision", "tools"]),
-            _row(GEMINI, "gemini", f"{fake}/gemini", 0.8, capabilities=vision),
+            _row(GEMINI, "gemini", f"{fake}/gemini", 0.8, capabilities=vision,
+                 upstream_model="gemini-2.5-flash"),
             _row(LIMITED_OPENAI, "openai_compat", f"{fake}/ratelimited/openai/v1", 0.1),
             _row(LIMITED_ANTHROPIC, "anthropic", f"{fake}/ratelimited/anthropic", 0.1),
             _row(OVERLOADED, "anthropic", f"{fake}/overloaded/anthropic", 0.1),
