@@ -21,6 +21,7 @@ from tests.sdk.conftest import (
     OPENAI,
     OVERLOADED,
     SEARCH,
+    SECRET,
     Service,
 )
 
@@ -220,3 +221,10 @@ def test_a_provider_failing_mid_stream_ends_with_response_failed(client: openai.
     failed = events[-1].response
     assert failed.status == "failed" and failed.error is not None
     assert "Overloaded" in failed.error.message
+
+
+def test_the_log_has_no_traceback_and_no_provider_key(sdk_service: Service) -> None:
+    """The last test of the SDK tests (files run in order): nothing they did leaked."""
+    text = sdk_service.log.read_text()
+    assert "Traceback" not in text and "internal error" not in text
+    assert SECRET not in text
