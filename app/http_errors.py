@@ -3,8 +3,9 @@
 The OpenAI envelope ``{"error": {"message", "type", "param", "code"}}`` is the default. An API
 with an error shape of its own (Anthropic's ``{"type": "error", "error": {...}}`` on
 ``/v1/messages``) registers an ``ErrorShape`` for its path prefix with ``install``; every error
-on those paths -- Switchboard's, FastAPI's validation errors, unknown routes, bugs -- is then
-written in that shape, with the same status and ``Retry-After`` header.
+on those paths -- Switchboard's, FastAPI's validation errors, unknown routes, bugs, and the
+body-size middleware's 413 (``app.body_limit``) -- is then written in that shape, with the same
+status and ``Retry-After`` header.
 """
 
 from __future__ import annotations
@@ -54,10 +55,14 @@ def error_response(error: SwitchboardError, body: ErrorBody = openai_body) -> JS
     )
 
 
+def body_for(path: str, shapes: Sequence[ErrorShape]) -> ErrorBody:
+    """The error body of the API that owns ``path`` (the OpenAI envelope by default)."""
+    return next((s.body for s in shapes if s.covers(path)), openai_body)
+
+
 def _body_for(request: Request) -> ErrorBody:
     shapes: Sequence[ErrorShape] = getattr(request.app.state, "error_shapes", ())
-    path = request.url.path
-    return next((s.body for s in shapes if s.covers(path)), openai_body)
+    return body_for(request.url.path, shapes)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:

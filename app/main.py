@@ -40,10 +40,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await services.aclose()
 
     app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
-    http_errors.install(app, [messages.ERRORS])
+    shapes = [messages.ERRORS]  # APIs whose errors are not in the OpenAI envelope
+    http_errors.install(app, shapes)
     for module in (chat, responses, messages, embeddings, route, models, health, feedback, admin,
                    ui):  # fmt: skip
         app.include_router(module.router)
     app.include_router(noa.build_router(settings.noa_path))
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, shapes=shapes)
     return app

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from app import http_errors
+from app.body_limit import BodyLimit
 from app.errors import RateLimited, SwitchboardError
 from app.http_errors import ErrorShape
 
@@ -21,7 +22,9 @@ class Body(BaseModel):
 
 def _client() -> TestClient:
     app = FastAPI()
-    http_errors.install(app, [ErrorShape("/custom", _custom)])
+    shapes = [ErrorShape("/custom", _custom)]
+    http_errors.install(app, shapes)
+    app.add_middleware(BodyLimit, max_bytes=100, shapes=shapes)
 
     @app.post("/custom/limited")
     async def limited() -> None:
@@ -52,10 +55,15 @@ def test_errors_on_a_registered_prefix_use_its_shape() -> None:
     assert client.post("/custom/nowhere").json()["type"] == "error"  # an unknown route
     bug = client.post("/custom/bug")
     assert bug.status_code == 500 and bug.json()["error"]["message"] == "internal error"
+    too_large = client.post("/custom/typed", content=b"x" * 200)  # refused by the middleware
+    assert too_large.status_code == 413 and too_large.json()["error"]["status"] == 413
 
 
 def test_other_paths_keep_the_openai_envelope() -> None:
-    reply = _client().post("/customer/limited")  # a prefix is a path, not a string prefix
+    client = _client()
+    too_large = client.post("/customer/limited", content=b"x" * 200)
+    assert too_large.status_code == 413 and too_large.json()["error"]["code"] == "payload_too_large"
+    reply = client.post("/customer/limited")  # a prefix is a path, not a string prefix
     assert reply.status_code == 429 and reply.headers["retry-after"] == "1"
     assert reply.json() == {"error": {"message": "slow down", "type": "rate_limit_error",
                                       "param": None, "code": "rate_limit_exceeded"}}  # fmt: skip
