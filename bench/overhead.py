@@ -98,11 +98,15 @@ async def paired(
         for i in range(total):
             # Distinct prompts per pass: a repeated one would hit the embedding cache and
             # understate Switchboard's own time (the streaming pass used to reuse them).
+            # And not the same prompt on both sides: llama.cpp reuses the KV cache of the longest
+            # prefix it has just evaluated, so the second of two identical prompts skips its
+            # prompt evaluation (that made Switchboard look faster than the direct call).
             n = f"{api[0]}{'s' if stream else 'c'}{i}"
-            d.append(
-                (await one(client, direct + "/chat/completions", "gemma-3-270m", stream, n))[0]
+            plain, _ = await one(
+                client, direct + "/chat/completions", "gemma-3-270m", stream, n + "d"
             )
-            t, o = await one(client, board + APIS[api][0], "auto", stream, n, api)
+            d.append(plain)
+            t, o = await one(client, board + APIS[api][0], "auto", stream, n + "s", api)
             s.append(t)
             own.append(o / 1000)
     return d, s, own
