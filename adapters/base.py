@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
 from pydantic import SecretStr
 
-from app.schemas import ChatChunk, ChatCompletion, ChatRequest
+from app.schemas import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
 
 FIELD_FEATURES = (
     "developer_role",
@@ -56,6 +56,14 @@ class ChatAdapter(Protocol):
     def stream(self, request: ChatRequest) -> AsyncGenerator[ChatChunk, None]: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class EmbeddingAdapter(Protocol):
+    """An adapter whose wire format also has an embeddings call (catalog rows marked
+    ``embeddings``); today ``openai_compat``."""
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings: ...
 
 
 AdapterFactory = Callable[[Endpoint, httpx.AsyncClient], ChatAdapter]

@@ -5,7 +5,8 @@ differ only in configuration (base URL, key, extra headers), so they are catalog
 one adapter, not classes. The request goes out as the client sent it, with the upstream model
 name and without Switchboard's own ``switchboard`` field; unknown OpenAI fields pass through.
 Provider extras in replies (Perplexity's ``citations``, DeepSeek's ``reasoning_content``, ...)
-are dropped by the canonical types rather than rejected.
+are dropped by the canonical types rather than rejected. ``build_embeddings_request`` and
+``parse_embeddings`` are the same format's ``/embeddings`` call, for rows marked ``embeddings``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import json
 from collections.abc import Iterator
 
 import httpx
+from pydantic import BaseModel
 
 from adapters.base import FIELD_FEATURES, Endpoint
 from adapters.failures import Upstream
 from adapters.sse import SSEDecoder, SSEEvent
 from adapters.transport import HttpAdapter, StreamTranslator, json_request
-from app.schemas import ChatChunk, ChatCompletion, ChatRequest
+from app.schemas import ChatChunk, ChatCompletion, ChatRequest, EmbeddingRequest, Embeddings
 
 _NOT_FORWARDED = {"switchboard", "model", "stream", "stream_options"}
 _ANONYMOUS = Upstream("upstream")
@@ -50,6 +52,46 @@ def parse_chunk(data: str, upstream: Upstream = _ANONYMOUS) -> ChatChunk | None:
     if data.strip() == "[DONE]":
         return None
     return ChatChunk.model_validate(_object(data, upstream))
+
+
+def build_embeddings_request(endpoint: Endpoint, request: EmbeddingRequest) -> httpx.Request:
+    """``POST {base_url}/embeddings`` for the texts, always asking for floats."""
+    body: dict[str, object] = {
+        "model": endpoint.upstream_model,
+        "input": request.texts,
+        "encoding_format": "float",
+    }
+    if request.dimensions is not None:
+        body["dimensions"] = request.dimensions
+    if request.user is not None:
+        body["user"] = request.user
+    headers = {"accept": "application/json"}
+    if endpoint.api_key is not None:
+        headers["authorization"] = f"Bearer {endpoint.api_key.get_secret_value()}"
+    return json_request(endpoint, "/embeddings", body, headers)
+
+
+class _Vector(BaseModel):
+    index: int
+    embedding: list[float]
+
+
+class _Usage(BaseModel):
+    prompt_tokens: int | None = None
+
+
+class _EmbeddingsReply(BaseModel):
+    data: list[_Vector]
+    model: str = ""
+    usage: _Usage | None = None
+
+
+def parse_embeddings(response: httpx.Response, upstream: Upstream = _ANONYMOUS) -> Embeddings:
+    """A 2xx embeddings reply -> the vectors in input order (providers may reorder ``data``)."""
+    reply = _EmbeddingsReply.model_validate(_object(response.content, upstream))
+    vectors = [v.embedding for v in sorted(reply.data, key=lambda v: v.index)]
+    prompt_tokens = reply.usage.prompt_tokens if reply.usage else None
+    return Embeddings(vectors=vectors, model=reply.model, prompt_tokens=prompt_tokens)
 
 
 def _object(text: str | bytes, upstream: Upstream) -> dict[str, object]:
@@ -113,3 +155,13 @@ class OpenAICompatAdapter(HttpAdapter):
 
     def translator(self) -> StreamTranslator:
         return OpenAIStream(self.upstream)
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        response = await self.send(build_embeddings_request(self.endpoint, request))
+        try:
+            embeddings = parse_embeddings(response, self.upstream)
+        except ValueError as exc:
+            raise self.upstream.unreadable("an embeddings reply") from exc
+        if len(embeddings.vectors) != len(request.texts):
+            raise self.upstream.unreadable("a different number of embeddings than texts")
+        return embeddings

@@ -84,13 +84,18 @@ class HttpAdapter(ABC):
         """The typed error for an error response; a format may refine the status mapping."""
         return self.upstream.error(response)
 
-    async def complete(self, request: ChatRequest) -> ChatCompletion:
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Send one non-streamed request; a transport failure or an error status raises."""
         try:
-            response = await self.client.send(self.build(request, stream=False))
+            response = await self.client.send(request)
         except httpx.TransportError as exc:
             raise self.upstream.error(exc) from exc
         if response.is_error:
             raise self.http_error(response)
+        return response
+
+    async def complete(self, request: ChatRequest) -> ChatCompletion:
+        response = await self.send(self.build(request, stream=False))
         try:
             return self.parse(response)
         except ValueError as exc:  # includes JSON and pydantic validation errors

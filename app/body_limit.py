@@ -1,12 +1,17 @@
-"""ASGI middleware that refuses request bodies over a size limit with a 413 envelope."""
+"""ASGI middleware that refuses request bodies over a size limit with a 413 error body.
+
+The body is in the shape of the API that owns the path (``app.http_errors.ErrorShape``).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PayloadTooLarge
+from app.http_errors import ErrorShape, body_for
 
 
 class _TooLarge(Exception):
@@ -14,9 +19,10 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, shapes: Sequence[ErrorShape] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.shapes = tuple(shapes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -24,7 +30,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         seen = 0
         started = False
@@ -47,11 +53,12 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send) -> None:
         error = PayloadTooLarge(f"request body exceeds the {self.max_bytes}-byte limit")
-        body = json.dumps(error.envelope()).encode()
+        shape = body_for(str(scope.get("path", "")), self.shapes)
+        body = json.dumps(shape(error)).encode()
         await send({
             "type": "http.response.start",
             "status": error.status_code,

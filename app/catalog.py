@@ -20,7 +20,10 @@ from adapters.registry import ADAPTERS, features
 from app.errors import ConfigError
 from app.selection.profiles import DeclaredProfile
 
-Capability = Literal["vision", "web_search", "tools", "json", "audio", "image_generation"]
+Capability = Literal[
+    "vision", "web_search", "tools", "json", "audio", "image_generation", "embeddings"
+]
+"""``embeddings`` marks an embeddings model: it answers ``POST /v1/embeddings``, never chat."""
 
 BUNDLED_CATALOG = Path(__file__).parent / "data" / "catalog.yaml"
 

@@ -21,7 +21,19 @@ from app.limits import LimitsScope, RequestLimits
 from app.pipeline.access import anonymous_notice
 from app.services import start_services
 from app.settings import Settings, get_settings
-from routers import admin, chat, feedback, health, models, noa, route, ui
+from routers import (
+    admin,
+    chat,
+    embeddings,
+    feedback,
+    health,
+    messages,
+    models,
+    noa,
+    responses,
+    route,
+    ui,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +58,14 @@ def create_app(
             await services.aclose()
 
     app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan)
-    http_errors.install(app)
-    for module in (chat, route, models, health, feedback, admin, ui):
+    shapes = [messages.ERRORS]  # APIs whose errors are not in the OpenAI envelope
+    http_errors.install(app, shapes)
+    for module in (chat, responses, messages, embeddings, route, models, health, feedback, admin,
+                   ui):  # fmt: skip
         app.include_router(module.router)
     app.include_router(noa.build_router(settings.noa_path))
     app.add_middleware(LimitsScope, limits=RequestLimits.of(settings))
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, shapes=shapes)
     if settings.trusted_proxies:
         # Scheme and client address from X-Forwarded-Proto/-For, only when the peer is one of
         # these (``switchboard serve`` turns uvicorn's own, which trusts 127.0.0.1, off).

@@ -217,3 +217,21 @@ class ChatChunk(BaseModel):
     model: str = ""
     choices: list[ChunkChoice] = Field(default_factory=list)
     usage: Usage | None = None
+
+
+class EmbeddingRequest(BaseModel):
+    """Texts to embed with one model: what ``POST /v1/embeddings`` becomes, and adapters take."""
+
+    model: str
+    texts: list[str]
+    dimensions: int | None = None
+    user: str | None = None
+
+
+class Embeddings(BaseModel):
+    """One vector per text, in the order of ``EmbeddingRequest.texts``."""
+
+    vectors: list[list[float]]
+    model: str = ""
+    prompt_tokens: int | None = None
+    """As the provider counted them; None when it did not say."""

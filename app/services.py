@@ -44,8 +44,10 @@ from app.pipeline.completions import Completions, Limits
 from app.pipeline.conversation import Conversations
 from app.pipeline.decision_log import DecisionLog
 from app.pipeline.decisions import Decider
-from app.pipeline.ledger import Outbox
+from app.pipeline.embeddings import EmbeddingCalls
+from app.pipeline.ledger import Ledger, Outbox
 from app.pipeline.response_cache import ResponseCache
+from app.pipeline.stored_responses import Bounds, StoredResponses
 from app.selection.anchors import load_anchors
 from app.selection.estimator import Estimator, FeedbackBounds
 from app.selection.feedback import FeedbackLoop
@@ -83,6 +85,8 @@ class Services:
     outbox: Outbox
     decider: Decider
     completions: Completions
+    stored_responses: StoredResponses
+    embedding_calls: EmbeddingCalls
     transcriber: Transcriber | None = None
     background: set[asyncio.Task[None]] = field(default_factory=set)
     photos: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
@@ -323,6 +327,22 @@ async def start_services(
         outbox=outbox,
         decider=decider,
         completions=completions,
+        stored_responses=StoredResponses(
+            store,
+            Bounds(
+                settings.responses_ttl_s,
+                settings.responses_max_bytes,
+                settings.responses_per_caller,
+            ),
+        ),
+        embedding_calls=EmbeddingCalls(
+            catalog,
+            adapters,
+            availability,
+            embeddings,
+            lambda caller: Ledger(caller, store, outbox, settings.fail_open),
+            metrics,
+        ),
         transcriber=_transcriber(settings, http, cache_dir),
     )
 

@@ -116,6 +116,16 @@ class Settings(BaseSettings):
         default=0.95, gt=0, le=1, description="semantic cache: least cosine for a paraphrase hit"
     )
 
+    responses_ttl_s: float = Field(
+        default=24 * 3600.0, gt=0, description="how long a stored response can be continued"
+    )
+    responses_max_bytes: int = Field(
+        default=1_000_000, gt=0, description="largest conversation kept for previous_response_id"
+    )
+    responses_per_caller: int = Field(
+        default=1000, gt=0, description="stored responses per caller per responses_ttl_s"
+    )
+
     noa_path: str = Field(
         default="/noa", pattern=r"^/[A-Za-z0-9/_.-]*$", description="the glasses endpoint's path"
     )

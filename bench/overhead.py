@@ -5,7 +5,10 @@ pointing at that server, then in one run measures, direct vs. through Switchboar
 non-streaming latency and streaming time-to-first-token at concurrency 1 (paired: each prompt
 direct, then through Switchboard, so llama.cpp's own variance cancels) and 16, requests per
 second for the dry-run ``/v1/route``, and Switchboard's self-reported time (the
-``x-switchboard-overhead-ms`` header: everything but waiting on the model). Prints a table.
+``x-switchboard-overhead-ms`` header: everything but waiting on the model); then the same
+paired concurrency-1 measures for the Responses API (``/v1/responses``) and Anthropic's
+Messages API (``/v1/messages``), each against the direct Chat Completions call, so the added
+time of every API comes from one run. Prints a table.
 
     .venv/bin/python bench/overhead.py [--requests 40]
 """
@@ -32,17 +35,40 @@ BODY = {
 }
 
 
+def _chat(model: str, stream: bool, text: str) -> dict[str, object]:
+    return {**BODY, "model": model, "stream": stream,
+            "messages": [{"role": "user", "content": text}]}  # fmt: skip
+
+
+def _responses(model: str, stream: bool, text: str) -> dict[str, object]:
+    return {"model": model, "input": text, "max_output_tokens": 4, "temperature": 0,
+            "stream": stream}  # fmt: skip
+
+
+def _messages(model: str, stream: bool, text: str) -> dict[str, object]:
+    return {"model": model, "max_tokens": 4, "temperature": 0, "stream": stream,
+            "messages": [{"role": "user", "content": text}]}  # fmt: skip
+
+
+APIS = {
+    # name: (path, body, what marks a streamed event that carries text)
+    "chat": ("/v1/chat/completions", _chat, '"content"'),
+    "responses": ("/v1/responses", _responses, "response.output_text.delta"),
+    "messages": ("/v1/messages", _messages, '"text_delta"'),
+}
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def one(
-    client: httpx.AsyncClient, url: str, model: str, stream: bool, n: str
+    client: httpx.AsyncClient, url: str, model: str, stream: bool, n: str, api: str = "chat"
 ) -> tuple[float, float]:
     """Seconds to the full reply (or first token), and Switchboard's own reported overhead."""
-    body = {**BODY, "model": model, "stream": stream,
-            "messages": [{"role": "user", "content": f"Name a colour. ({n})"}]}  # fmt: skip
+    _, build, marker = APIS[api]
+    body = build(model, stream, f"Name a colour. ({n})")
     started = time.perf_counter()
     if not stream:
         reply = await client.post(url, json=body)
@@ -57,32 +83,37 @@ async def one(
         # Read to the end: a stream dropped at its first token goes on generating in llama.cpp,
         # on both cores, while the next request is being measured.
         async for line in reply.aiter_lines():
-            if first is None and line.startswith("data: {") and '"content"' in line:
+            if first is None and line.startswith("data: {") and marker in line:
                 first = time.perf_counter() - started
     return (first if first is not None else time.perf_counter() - started), overhead
 
 
 async def paired(
-    direct: str, board: str, stream: bool, total: int
+    direct: str, board: str, stream: bool, total: int, api: str = "chat"
 ) -> tuple[list[float], list[float], list[float]]:
-    """Concurrency 1: the same prompt direct, then through Switchboard, alternating."""
+    """Concurrency 1: the same prompt direct (Chat Completions), then through Switchboard's
+    ``api``, alternating."""
     d, s, own = [], [], []
     async with httpx.AsyncClient(timeout=120) as client:
         for i in range(total):
             # Distinct prompts per pass: a repeated one would hit the embedding cache and
             # understate Switchboard's own time (the streaming pass used to reuse them).
-            n = f"{'s' if stream else 'c'}{i}"
-            d.append(
-                (await one(client, direct + "/chat/completions", "gemma-3-270m", stream, n))[0]
+            # And not the same prompt on both sides: llama.cpp reuses the KV cache of the longest
+            # prefix it has just evaluated, so the second of two identical prompts skips its
+            # prompt evaluation (that made Switchboard look faster than the direct call).
+            n = f"{api[0]}{'s' if stream else 'c'}{i}"
+            plain, _ = await one(
+                client, direct + "/chat/completions", "gemma-3-270m", stream, n + "d"
             )
-            t, o = await one(client, board + "/v1/chat/completions", "auto", stream, n)
+            d.append(plain)
+            t, o = await one(client, board + APIS[api][0], "auto", stream, n + "s", api)
             s.append(t)
             own.append(o / 1000)
     return d, s, own
 
 
 async def concurrent(
-    url: str, model: str, stream: bool, concurrency: int, total: int, tag: str
+    url: str, model: str, stream: bool, concurrency: int, total: int, tag: str, api: str = "chat"
 ) -> tuple[list[float], list[float]]:
     timings: list[float] = []
     own: list[float] = []
@@ -91,7 +122,7 @@ async def concurrent(
 
         async def worker() -> None:
             for n in counter:
-                t, o = await one(client, url, model, stream, f"{tag}{n:04d}")
+                t, o = await one(client, url, model, stream, f"{tag}{n:04d}", api)
                 timings.append(t)
                 own.append(o / 1000)
 
@@ -139,6 +170,15 @@ async def measure(direct: str, board: str, requests: int) -> list[str]:
         )
         rows.append(f"| {what}, concurrency 16 | {ms(d):.1f} | {ms(s):.1f} | {ms(s) - ms(d):+.1f} | "
                     f"{ms(s, 0.99) - ms(d, 0.99):+.1f} | {ms(own):.1f} / {ms(own, 0.99):.1f} |")  # fmt: skip
+    for api in ("responses", "messages"):
+        for stream in (False, True):
+            what = "time to first token" if stream else "latency"
+            await concurrent(board + APIS[api][0], "auto", stream, 1, 3, "warm" + api, api)
+            d, s, own = await paired(direct, board, stream, requests, api)
+            added = [b - a for a, b in zip(d, s, strict=True)]
+            rows.append(f"| {what}, concurrency 1, `{APIS[api][0]}` | {ms(d):.1f} | {ms(s):.1f} | "
+                        f"**{ms(added):+.1f}** | {ms(added, 0.99):+.1f} | "
+                        f"{ms(own):.1f} / {ms(own, 0.99):.1f} |")  # fmt: skip
     rps = await route_rps(board + "/v1/route")
     rows.append(
         f"| `/v1/route` (dry run, embedding + selection), concurrency 16 | - | {rps:.0f} req/s | - | - | - |"

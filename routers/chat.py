@@ -1,4 +1,7 @@
-"""``POST /v1/chat/completions``: OpenAI Chat Completions, translated to and from the pipeline."""
+"""``POST /v1/chat/completions``: OpenAI Chat Completions, translated to and from the pipeline.
+
+``POST /v1/completions`` (the legacy text completions) is not served: a 404 points here.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from app.errors import UpstreamError
+from app.errors import NotFound, UpstreamError
 from app.json_body import StrictJSONRoute
 from app.pipeline.completions import Call, Streamed
 from app.schemas import ChatChunk, ChatRequest, Usage
@@ -34,6 +37,15 @@ async def chat_completions(
     content = answer.completion.model_dump(mode="json")
     content["switchboard"] = answer.report.body()
     return JSONResponse(content, headers=answer.report.headers())
+
+
+@router.post("/v1/completions", include_in_schema=False)
+async def legacy_completions() -> None:
+    raise NotFound(
+        "POST /v1/completions (legacy text completions) is not served; "
+        "send messages to POST /v1/chat/completions",
+        code="unsupported_endpoint",
+    )
 
 
 def _sse(payload: str) -> bytes:

@@ -1,8 +1,9 @@
 """FastAPI dependencies per role: each router asks for what it uses, not the whole service.
 
 ``CallerDep`` is the authenticated caller of the OpenAI-style APIs (``Authorization: Bearer``,
-or Anthropic's ``x-api-key``); ``CompletionsDep`` the request pipeline. The lifespan's
-``Services`` (``app.services``) is read only here.
+or Anthropic's ``x-api-key``); ``CompletionsDep`` the request pipeline; ``StoredResponsesDep``
+the Responses API's kept conversations; ``EmbeddingCallsDep`` the embeddings use case. The
+lifespan's ``Services`` (``app.services``) is read only here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from app.gateway.availability import Availability
 from app.metrics import Metrics
 from app.pipeline.access import Caller, authenticate
 from app.pipeline.completions import Completions
+from app.pipeline.embeddings import EmbeddingCalls
+from app.pipeline.stored_responses import StoredResponses
 from app.selection.feedback import FeedbackLoop
 from app.services import Services
 from app.settings import Settings
@@ -32,6 +35,14 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 def _completions(services: ServicesDep) -> Completions:
     return services.completions
+
+
+def _stored_responses(services: ServicesDep) -> StoredResponses:
+    return services.stored_responses
+
+
+def _embedding_calls(services: ServicesDep) -> EmbeddingCalls:
+    return services.embedding_calls
 
 
 def _settings(services: ServicesDep) -> Settings:
@@ -59,6 +70,8 @@ def _feedback(services: ServicesDep) -> FeedbackLoop:
 
 
 CompletionsDep = Annotated[Completions, Depends(_completions)]
+StoredResponsesDep = Annotated[StoredResponses, Depends(_stored_responses)]
+EmbeddingCallsDep = Annotated[EmbeddingCalls, Depends(_embedding_calls)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 StoreDep = Annotated[StateStore, Depends(_store)]
 CatalogDep = Annotated[Catalog, Depends(_catalog)]

@@ -1,4 +1,7 @@
-"""``GET /v1/models``: the catalog in OpenAI's list shape, with availability."""
+"""``GET /v1/models``: the catalog in OpenAI's list shape, with availability.
+
+Besides the catalog: ``auto`` (routing), and Switchboard's own embeddings model (its encoder).
+"""
 
 from __future__ import annotations
 
@@ -35,4 +38,22 @@ async def list_models(services: ServicesDep) -> dict[str, Any]:
                 "profile": sources.get(entry.id, "neutral"),  # learned | declared | neutral
             },
         })  # fmt: skip
+    encoder = services.embedding_calls
+    data.append({
+        "id": encoder.local_id,
+        "object": "model",
+        "created": 0,
+        "owned_by": "switchboard",
+        "switchboard": {
+            "available": True,
+            "reason": None,
+            "adapter": "encoder",
+            "local": True,
+            "capabilities": ["embeddings"],
+            "context_window": 256,
+            "dimensions": encoder.encoder.dim,
+            "price": {"input_per_mtok": 0.0, "output_per_mtok": 0.0},
+            "profiled": False,
+        },
+    })  # fmt: skip
     return {"object": "list", "data": data}

@@ -35,6 +35,12 @@ class Query:
 Constraint = Callable[[ModelEntry, Query], str | None]
 
 
+def chats(entry: ModelEntry, query: Query) -> str | None:
+    if "embeddings" in entry.capabilities:
+        return "an embeddings model (it answers POST /v1/embeddings only)"
+    return None
+
+
 def allowed(entry: ModelEntry, query: Query) -> str | None:
     prefs = query.request.switchboard
     if prefs is not None and prefs.models is not None and entry.id not in prefs.models:
@@ -84,6 +90,7 @@ def in_time(entry: ModelEntry, query: Query) -> str | None:
 
 
 CONSTRAINTS: tuple[Constraint, ...] = (
+    chats,
     allowed,
     available,
     capable,
@@ -93,7 +100,7 @@ CONSTRAINTS: tuple[Constraint, ...] = (
     in_time,
 )
 
-NAMED: tuple[Constraint, ...] = (capable, takes_fields, fits_context)
+NAMED: tuple[Constraint, ...] = (chats, capable, takes_fields, fits_context)
 """What is checked when the caller names a model: it is called as asked, or refused with a 400."""
 
 

@@ -7,9 +7,15 @@ import json
 import httpx
 import pytest
 
-from adapters.openai_compat import OpenAICompatAdapter, build_request, parse_chunk, parse_response
-from app.errors import UpstreamRateLimited, UpstreamUnavailable
-from app.schemas import ChatRequest
+from adapters.openai_compat import (
+    OpenAICompatAdapter,
+    build_embeddings_request,
+    build_request,
+    parse_chunk,
+    parse_response,
+)
+from app.errors import UpstreamError, UpstreamRateLimited, UpstreamUnavailable
+from app.schemas import ChatRequest, EmbeddingRequest
 from tests.adapters.wire import KEY, Recorder, collect, endpoint, finishes, fixture, text_of
 
 REQUEST = ChatRequest.model_validate({
@@ -150,3 +156,40 @@ async def test_nothing_after_done_is_read() -> None:
     body = fixture("openai_stream.sse") + b"data: {not json\n\n"
     chunks = await collect(_adapter(Recorder(200, body, "text/event-stream")), REQUEST)
     assert text_of(chunks) == "Hello there"
+
+
+EMBED = endpoint("https://api.openai.com/v1", "text-embedding-3-small")
+TEXTS = EmbeddingRequest(model="openai/text-embedding-3-small", texts=["first", "second"],
+                         dimensions=4, user="u-1")  # fmt: skip
+
+
+def test_embeddings_request_asks_for_floats_with_the_upstream_model() -> None:
+    sent = build_embeddings_request(EMBED, TEXTS)
+    assert str(sent.url) == "https://api.openai.com/v1/embeddings"
+    assert sent.headers["authorization"] == f"Bearer {KEY}"
+    assert sent.content == (
+        b'{"model":"text-embedding-3-small","input":["first","second"],'
+        b'"encoding_format":"float","dimensions":4,"user":"u-1"}'
+    )
+
+
+async def test_embeddings_reply_comes_back_in_input_order() -> None:
+    recorder = Recorder(200, fixture("openai_embeddings.json"))
+    embeddings = await OpenAICompatAdapter(EMBED, recorder.client()).embed(TEXTS)
+    assert embeddings.vectors == [
+        [0.0023064255, -0.009327292, 0.0150825, -0.0028842222],  # "index": 0, listed second
+        [0.0143, -0.0211, 0.0057, 0.0312],
+    ]
+    assert embeddings.model == "text-embedding-3-small" and embeddings.prompt_tokens == 8
+
+
+async def test_embeddings_errors_are_typed_and_a_short_reply_is_unreadable() -> None:
+    limited = Recorder(429, fixture("openai_error_429.json"), headers={"retry-after": "3"})
+    with pytest.raises(UpstreamRateLimited) as caught:
+        await OpenAICompatAdapter(EMBED, limited.client()).embed(TEXTS)
+    assert caught.value.retry_after == 3.0 and "Rate limit reached" in caught.value.message
+    one = EmbeddingRequest(model="m", texts=["only one"])
+    with pytest.raises(UpstreamError, match="different number of embeddings"):
+        await OpenAICompatAdapter(
+            EMBED, Recorder(200, fixture("openai_embeddings.json")).client()
+        ).embed(one)
