@@ -24,6 +24,7 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,6 +52,11 @@ class DeclaredProfile(BaseModel):
     description: str | None = None
     good_at: list[str] = Field(default_factory=list)
     bad_at: list[str] = Field(default_factory=list)
+    kinds: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict,
+        description="quality per kind of prompt (knowledge, maths, reasoning, reading, code, "
+        "translation, assistant), from published per-task results",
+    )
 
 
 @dataclass
