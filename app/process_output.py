@@ -26,13 +26,17 @@ class OutputTail:
 
     async def _read(self, stream: asyncio.StreamReader) -> None:
         pending = b""
+        skipping = False  # inside an overlong line whose start is already kept
         while chunk := await stream.read(1 << 16):
-            *complete, pending = (pending + chunk).split(b"\n")
-            if len(pending) > self.width * 4:  # a line without end: keep its start
-                complete.append(pending)
-                pending = b""
+            *complete, rest = (pending + chunk).split(b"\n")
+            if skipping and complete:
+                complete, skipping = complete[1:], False
             for line in complete:
                 self.add(line.decode("utf-8", errors="replace"))
+            pending = b"" if skipping else rest
+            if len(pending) > self.width:  # keep the start of a line that has no end yet
+                self.add(pending.decode("utf-8", errors="replace"))
+                pending, skipping = b"", True
         if pending:
             self.add(pending.decode("utf-8", errors="replace"))
 

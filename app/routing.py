@@ -15,10 +15,12 @@ from app.catalog import Catalog
 from app.embedding import count_tokens
 from app.errors import ModelNotFound, NoEligibleModel, UpstreamUnavailable
 from app.schemas import ChatMessage, ChatRequest, ContentPart, ImagePart, TextPart
-from app.selection import Decision, new_decision_id
+from app.selection import Candidate, Decision, new_decision_id
 from app.services import Services
 
 AUTO_MODELS = frozenset({"auto", "switchboard/auto"})
+RETRY_AFTER_S = 5.0
+"""What a 503 for a model that is only down for now (restarting, breaker open) tells clients."""
 
 
 @dataclass
@@ -72,6 +74,12 @@ async def route(
         )
         if not decision.order:
             reasons = "; ".join(f"{c.model}: {c.reason}" for c in decision.candidates)
+            if _coming_back(services, decision.candidates):
+                raise UpstreamUnavailable(
+                    f"no model can answer this request right now ({reasons})",
+                    code="model_unavailable",
+                    retry_after=RETRY_AFTER_S,
+                )
             raise NoEligibleModel(f"no model can answer this request ({reasons})", param="model")
         return Routed(decision, decision.order, time.perf_counter() - started)
     entry = services.catalog.get(request.model)
@@ -82,7 +90,10 @@ async def route(
         )
     reason = services.availability(entry)
     if reason:
-        raise UpstreamUnavailable(f"model {entry.id!r} is {reason}", code="model_unavailable")
+        retry = RETRY_AFTER_S if services.availability.temporarily_down(entry) else None
+        raise UpstreamUnavailable(
+            f"model {entry.id!r} is {reason}", code="model_unavailable", retry_after=retry
+        )
     decision = Decision(
         decision_id=new_decision_id(),
         model=entry.id,
@@ -93,6 +104,16 @@ async def route(
         order=[entry.id],
     )
     return Routed(decision, [entry.id], time.perf_counter() - started)
+
+
+def _coming_back(services: Services, candidates: list[Candidate]) -> bool:
+    """Whether a model that is down only for now would have been asked (then 503, not 400)."""
+    down = {c.model for c in candidates if c.reason.startswith("unavailable")}
+    return any(
+        services.availability.temporarily_down(entry)
+        for entry in services.catalog.models
+        if entry.id in down
+    )
 
 
 PHOTO_NOT_SHOWN = "[The user attached a photo here; you cannot see images, so it is not shown.]"

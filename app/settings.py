@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         default=True, description="start catalog models marked `launch:` (llama.cpp) as children"
     )
     local_start_timeout_s: float = Field(default=120.0, gt=0)
+    local_restart_base_s: float = Field(
+        default=1.0, gt=0, description="first wait before restarting a local server that exited"
+    )
+    local_restart_max_s: float = Field(
+        default=60.0, gt=0, description="longest wait between restarts (the wait doubles per try)"
+    )
 
     cache_ttl_s: float = Field(default=0.0, ge=0, description="response cache TTL; 0 = off")
     cache_similarity: float = Field(
