@@ -14,7 +14,7 @@ from app.capabilities import prompt_tokens
 from app.catalog import Catalog
 from app.embedding import count_tokens
 from app.errors import ModelNotFound, NoEligibleModel, UpstreamUnavailable
-from app.schemas import ChatMessage, ChatRequest, ContentPart, ImagePart, TextPart
+from app.schemas import ChatRequest, ContentPart, ImagePart, TextPart
 from app.selection import Candidate, Decision, new_decision_id
 from app.services import Services
 
@@ -122,23 +122,24 @@ gets "I can't see it" rather than a confident guess about a picture it never saw
 
 
 def fit_to_model(catalog: Catalog) -> Callable[[str, ChatRequest], ChatRequest]:
-    """The gateway's per-model request adapter: images become a note for models without vision.
+    """The gateway's per-model request adapter: text models get text.
 
     The router may send a turn with an incidental photo to a text model (the question was not
     about the photo), or, when no model that can see is available, a question about the photo
     too; that model must get the words and a note that a photo was there, not an image part it
-    would reject.
+    would reject. Content that is then all text parts becomes one string: llama.cpp's chat
+    templates (Qwen's among them) fail with a 500 on a list of parts.
     """
 
     def fit(model: str, request: ChatRequest) -> ChatRequest:
         entry = catalog.get(model)
         if entry is None or "vision" in entry.capabilities:
             return request
-        if not any(m.has_image() for m in request.messages):
+        if not any(isinstance(m.content, list) for m in request.messages):
             return request
         messages = [
-            message.model_copy(update={"content": _without_images(message)})
-            if message.has_image()
+            message.model_copy(update={"content": _as_text(message.content)})
+            if isinstance(message.content, list)
             else message
             for message in request.messages
         ]
@@ -147,9 +148,12 @@ def fit_to_model(catalog: Catalog) -> Callable[[str, ChatRequest], ChatRequest]:
     return fit
 
 
-def _without_images(message: ChatMessage) -> list[ContentPart]:
-    assert isinstance(message.content, list)
-    return [
+def _as_text(parts: list[ContentPart]) -> str | list[ContentPart]:
+    """Images as a note; all-text content as one string (audio parts stay parts)."""
+    fitted = [
         TextPart(type="text", text=PHOTO_NOT_SHOWN) if isinstance(p, ImagePart) else p
-        for p in message.content
+        for p in parts
     ]
+    if all(isinstance(p, TextPart) for p in fitted):
+        return "\n".join(p.text for p in fitted if isinstance(p, TextPart))
+    return fitted
