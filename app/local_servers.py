@@ -209,7 +209,7 @@ class LocalServer:
                 try:
                     await self._launch(timeout_s)
                     break
-                except ConfigError as exc:
+                except (ConfigError, OSError) as exc:  # OSError: it could not even be spawned
                     log.error("local server for %s did not come back: %s", self.entry.id, exc)
             self.restarts += 1
             log.info("local server for %s is back (restart %d)", self.entry.id, self.restarts)
