@@ -150,7 +150,7 @@ def fit_to_model(catalog: Catalog) -> Callable[[str, ChatRequest], ChatRequest]:
 
 def _as_text(parts: list[ContentPart]) -> str | list[ContentPart]:
     """Images as a note; all-text content as one string (audio parts stay parts)."""
-    fitted = [
+    fitted: list[ContentPart] = [
         TextPart(type="text", text=PHOTO_NOT_SHOWN) if isinstance(p, ImagePart) else p
         for p in parts
     ]

@@ -40,7 +40,7 @@ from app.local_servers import LocalServer, resolve_gguf
 
 HERE = Path(__file__).parent
 CACHE = Path.home() / ".cache" / "switchboard"
-FIRST_CHARS = 200
+FIRST_CHARS = 400
 
 
 def has(*words: str) -> Callable[[str], bool]:

@@ -83,3 +83,18 @@ def test_bad_catalog_is_refused_readably(tmp_path: Path, text: str, expected: st
 def test_unreadable_catalog(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read catalog"):
         load_catalog(tmp_path / "missing.yaml")
+
+
+def test_the_readme_catalog_example_is_a_valid_catalog() -> None:
+    import re
+
+    import yaml
+
+    from app.catalog import Catalog
+
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S)]
+    catalogs = [b for b in blocks if isinstance(b, dict) and "models" in b]
+    assert catalogs
+    for block in catalogs:
+        assert Catalog.model_validate(block).models
