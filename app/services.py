@@ -37,7 +37,7 @@ from app.gateway.breaker_sync import BreakerSync
 from app.gateway.capacity import Capacity, Limit
 from app.gateway.dispatch import Gateway, ModelLimits, RetryPolicy
 from app.gateway.latency import LatencyTracker
-from app.gateway.local_servers import LocalServer
+from app.gateway.local_servers import LocalServer, RestartPolicy
 from app.metrics import Metrics
 from app.pipeline.accounting import Recorder
 from app.pipeline.completions import Completions, Limits
@@ -159,7 +159,8 @@ async def _start_local(
     for entry in catalog.models:
         if entry.launch is None:
             continue
-        server = LocalServer(entry, cache_dir)
+        policy = RestartPolicy(settings.local_restart_base_s, settings.local_restart_max_s)
+        server = LocalServer(entry, cache_dir, policy)
         try:
             await server.start(settings.local_start_timeout_s)
         except ConfigError as exc:

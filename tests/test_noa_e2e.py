@@ -45,7 +45,10 @@ def service(llama_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with fake_upstream.fake_upstream() as fake:
         catalog = {
             "models": [
-                {**_row("local/gemma", llama_url, 0.6, [], 0.0), "upstream_model": "gemma-3-270m"},
+                {
+                    **_row("local/qwen", llama_url, 0.6, [], 0.0),
+                    "upstream_model": "qwen2.5-coder-0.5b-instruct",
+                },
                 _row("cloud/vision", f"{fake}/answer/cloud-vision/v1", 0.8, ["vision"], 30.0),
                 _row("cloud/search", f"{fake}/answer/cloud-search/v1", 0.55, ["web_search"], 5.0),
             ]
@@ -115,7 +118,7 @@ def test_a_spoken_question_not_about_the_photo_is_answered_without_it(
     assert len({"capital", "of", "australia"} & _words(body["user_prompt"])) >= 2, body[
         "user_prompt"
     ]
-    assert body["debug"]["model"] == "local/gemma"  # llama.cpp would refuse an image part
+    assert body["debug"]["model"] == "local/qwen"  # llama.cpp would refuse an image part
     assert body["debug"]["capabilities_used"] == []
     assert body["message"].strip()
 

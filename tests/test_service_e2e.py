@@ -1,7 +1,8 @@
 """Switchboard as a user meets it: `switchboard serve` with no configuration at all.
 
-The bundled catalog starts the real llama.cpp server (Gemma 3 270M) as a child; no provider
-keys are set, so `auto` must be answered by the local model. Driven with the official SDK.
+The bundled catalog starts the real llama.cpp server (Qwen2.5-Coder-0.5B-Instruct) as a child;
+no provider keys are set, so `auto` must be answered by the local model, and its answers must
+make sense. Driven with the official SDK.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import httpx
 import openai
 import pytest
 
-from tests.processes import switchboard
+from tests.processes import DEFAULT_LOCAL, switchboard
 
-LOCAL = "local/gemma-3-270m"
+LOCAL = DEFAULT_LOCAL
 HELLO = [{"role": "user", "content": "Say hello in one short sentence."}]
 
 
@@ -52,6 +53,32 @@ def test_auto_is_answered_by_the_local_model_with_routing_headers(client: openai
     assert float(raw.headers["x-switchboard-overhead-ms"]) >= 0
     assert float(raw.headers["x-switchboard-cost-usd"]) == 0.0  # local model is free
     assert raw.headers["x-switchboard-fallbacks"] == ""
+
+
+EVERYDAY = [
+    ("What is the capital of France?", ["paris"]),
+    ("What is 12 times 12?", ["144"]),
+    ("Who wrote Romeo and Juliet?", ["shakespeare"]),
+    ('Translate "good morning" into French.', ["bonjour"]),
+    ("Rewrite this more politely: 'Send me the report now.'", ["please", "could you", "would you"]),
+    ("Write a Python function that returns the sum of a list of numbers.", ["def ", "return"]),
+]
+
+
+@pytest.mark.parametrize(("question", "expected"), EVERYDAY, ids=[q for q, _ in EVERYDAY])
+def test_the_default_model_answers_everyday_requests(
+    client: openai.OpenAI, question: str, expected: list[str]
+) -> None:
+    """Nothing configured: `auto` reaches the local model, and what it says is right."""
+    completion = client.chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": question}], temperature=0,
+        max_tokens=120,
+    )  # fmt: skip
+    assert completion.model == LOCAL
+    answer = (completion.choices[0].message.content or "").lower()
+    assert not answer.startswith(question.lower()[:20])  # a base model echoes the question
+    needed = all if question.startswith("Write a Python") else any
+    assert needed(word in answer for word in expected), answer
 
 
 def test_same_request_at_temperature_zero_is_deterministic(client: openai.OpenAI) -> None:

@@ -43,7 +43,7 @@ def _row(
     model_id: str, llama_url: str, prior: float, price: tuple[float, float]
 ) -> dict[str, object]:
     return {"id": model_id, "adapter": "openai_compat", "base_url": llama_url,
-            "upstream_model": "gemma-3-270m", "context_window": 2048,
+            "upstream_model": "qwen2.5-coder-0.5b-instruct", "context_window": 2048,
             "price": {"input_per_mtok": price[0], "output_per_mtok": price[1]},
             "profile": {"prior_quality": prior}}  # fmt: skip
 

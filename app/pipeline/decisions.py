@@ -14,15 +14,18 @@ from app.catalog import Catalog
 from app.embedding.batcher import EmbeddingService
 from app.embedding.encoder import count_tokens
 from app.errors import ModelNotFound, NoEligibleModel, UpstreamUnavailable
+from app.gateway.availability import Availability
 from app.metrics import Metrics
 from app.pipeline.access import Caller
 from app.pipeline.conversation import Conversations
 from app.schemas import ChatRequest
 from app.selection.capabilities import prompt_tokens
 from app.selection.feedback import FeedbackLoop
-from app.selection.selector import Availability, Decision, Selector, new_decision_id
+from app.selection.selector import Decision, Selector, new_decision_id
 
 AUTO_MODELS = frozenset({"auto", "switchboard/auto"})
+RETRY_AFTER_S = 5.0
+"""What a 503 for a model that is only down for now (restarting, breaker open) tells clients."""
 
 
 @dataclass
@@ -57,6 +60,15 @@ class Decider:
         self.availability = availability
         self.metrics = metrics
 
+    def _coming_back(self, decision: Decision) -> bool:
+        """Whether a model down only for now would have been asked (then 503, not 400)."""
+        down = {c.model for c in decision.candidates if c.reason.startswith("unavailable")}
+        return any(
+            self.availability.temporarily_down(entry)
+            for entry in self.catalog.models
+            if entry.id in down
+        )
+
     def _known(self, request: ChatRequest) -> None:
         if request.model not in AUTO_MODELS and self.catalog.get(request.model) is None:
             raise ModelNotFound(
@@ -88,6 +100,12 @@ class Decider:
             decision = await self.explain(request, caller, deadline_s=deadline_s)
             if not decision.order:
                 reasons = "; ".join(f"{c.model}: {c.reason}" for c in decision.candidates)
+                if self._coming_back(decision):
+                    raise UpstreamUnavailable(
+                        f"no model can answer this request right now ({reasons})",
+                        code="model_unavailable",
+                        retry_after=RETRY_AFTER_S,
+                    )
                 raise NoEligibleModel(
                     f"no model can answer this request ({reasons})", param="model"
                 )
@@ -97,7 +115,10 @@ class Decider:
         assert entry is not None
         reason = self.availability(entry)
         if reason:
-            raise UpstreamUnavailable(f"model {entry.id!r} is {reason}", code="model_unavailable")
+            retry = RETRY_AFTER_S if self.availability.temporarily_down(entry) else None
+            raise UpstreamUnavailable(
+                f"model {entry.id!r} is {reason}", code="model_unavailable", retry_after=retry
+            )
         self.selector.check_named(entry, request)
         decision = Decision(
             decision_id=new_decision_id(),

@@ -24,10 +24,11 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.errors import ConfigError
 from app.selection.labelled import Labelled
@@ -51,20 +52,11 @@ class DeclaredProfile(BaseModel):
     description: str | None = None
     good_at: list[str] = Field(default_factory=list)
     bad_at: list[str] = Field(default_factory=list)
-    kinds: dict[str, float] = Field(
+    kinds: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
         default_factory=dict,
-        description="quality per kind of request (knowledge, maths, reasoning, reading, code, "
-        "translation, assistant), from published results; placed on the default suite's "
-        "prompts of each kind",
+        description="quality per kind of prompt (knowledge, maths, reasoning, reading, code, "
+        "translation, assistant), from published per-task results",
     )
-
-    @field_validator("kinds")
-    @classmethod
-    def _scores(cls, kinds: dict[str, float]) -> dict[str, float]:
-        bad = [k for k, v in kinds.items() if not 0.0 <= v <= 1.0]
-        if bad:
-            raise ValueError(f"kinds.{bad[0]}: a quality in [0, 1]")
-        return kinds
 
 
 @dataclass

@@ -202,6 +202,19 @@ def test_models_without_vision_get_the_words_and_not_the_photo() -> None:
     assert request.messages[0].has_image()  # the caller's request is not modified
 
 
+def test_text_models_get_one_string_where_the_caller_sent_text_parts() -> None:
+    """llama.cpp's Qwen template answers a list of parts with a 500; a string it reads."""
+    parts = [{"type": "text", "text": "what is"}, {"type": "text", "text": "2 + 2"}]
+    request = ChatRequest.model_validate(
+        {"model": "auto", "messages": [{"role": "user", "content": parts}]}
+    )
+    sent = fitter(CATALOG)("text/small", request).messages[0]
+    assert sent.content == "what is\n2 + 2"
+    assert (
+        fitter(CATALOG)("cloud/vision", request).messages[0].content == request.messages[0].content
+    )
+
+
 async def test_inferred_capabilities_are_preferred_never_required(
     conversations: Conversations, selector: Selector
 ) -> None:
