@@ -87,7 +87,9 @@ def test_retry_then_fall_back_to_the_next_model(
     assert reply.headers["x-switchboard-model"] == "local/qwen"
     assert reply.headers["x-switchboard-fallbacks"] == flaky
     assert reply.json()["switchboard"]["fallbacks"] == [flaky]
-    assert fake_upstream.hits[path] - before == 2  # one try + one retry, then fallback
+    # one try + one retry, then fallback; a timeout goes straight on (the model may still be
+    # busy with the call it abandoned)
+    assert fake_upstream.hits[path] - before == (1 if flaky == "flaky/slow" else 2)
     metrics = httpx.get(f"{url}/metrics").text
     assert f'switchboard_fallbacks_total{{model="{flaky}"}}' in metrics
 

@@ -1,8 +1,9 @@
 """The gateway's call path: retries on one model, then fallback down the selector's order.
 
-Retry only what is safe: errors the adapters mark ``retryable`` (connect errors, timeouts,
-408/409/429/5xx), and for streams only before the first chunk. Backoff is exponential with full
-jitter, and a provider's ``Retry-After`` wins when it is longer; a Retry-After longer than
+Retry only what is safe: errors the adapters mark ``retryable`` (connect errors, 408/409/429/
+5xx), and for streams only before the first chunk. A timeout moves on to the next model rather
+than retrying the same one, which may still be busy with the call it abandoned. Backoff is
+exponential with full jitter, and a provider's ``Retry-After`` wins when it is longer; a Retry-After longer than
 ``backoff_max_s`` means "go elsewhere now". Non-retryable provider errors (a 400 the provider
 rejected) go straight back to the client: another model would reject the same request.
 Once a stream has begun, a failure ends it with an error event -- never a silent switch.
@@ -418,9 +419,7 @@ class Gateway:
                 result = await self._once(model, request, record, job, self._budget(plan, after))
             except UpstreamError as exc:
                 attempt.upstream_s += self._elapsed(record)
-                delay = None if not exc.retryable or isinstance(exc, UpstreamAuthError) else (
-                    self.policy.delay(tries, exc)
-                )  # fmt: skip
+                delay = None if not self._retry_here(exc) else self.policy.delay(tries, exc)
                 if delay is not None and plan.deadline is not None:
                     left = plan.deadline - time.perf_counter()
                     delay = delay if delay < left / 2 else None
@@ -477,6 +476,13 @@ class Gateway:
                 self.latency.observe(model, record.elapsed_s, ok=False)
                 self.breakers.failure(model)
             self.breakers.end(model, probe)  # a probe cancelled or failed by surprise is released
+
+    @staticmethod
+    def _retry_here(error: UpstreamError) -> bool:
+        """Whether to try the same model again. Not after a timeout: the abandoned call may still
+        be running there (a llama.cpp server goes on generating it), so a retry would queue
+        behind it; the next model in line is the better bet."""
+        return error.retryable and not isinstance(error, UpstreamAuthError | UpstreamTimeout)
 
     @staticmethod
     def _elapsed(record: UpstreamCall) -> float:
