@@ -3,8 +3,8 @@
 Retry only what is safe: errors the adapters mark ``retryable`` (connect errors, 408/409/429/
 5xx), and for streams only before the first chunk. A timeout moves on to the next model rather
 than retrying the same one, which may still be busy with the call it abandoned. Backoff is
-exponential with full jitter, and a provider's ``Retry-After`` wins when it is longer; a Retry-After longer than
-``backoff_max_s`` means "go elsewhere now". Non-retryable provider errors (a 400 the provider
+exponential with full jitter, and a provider's ``Retry-After`` wins when it is longer; a
+Retry-After longer than ``backoff_max_s`` means "go elsewhere now". Non-retryable provider errors (a 400 the provider
 rejected) go straight back to the client: another model would reject the same request.
 Once a stream has begun, a failure ends it with an error event -- never a silent switch.
 
