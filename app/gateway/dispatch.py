@@ -4,8 +4,9 @@ Retry only what is safe: errors the adapters mark ``retryable`` (connect errors,
 5xx), and for streams only before the first chunk. A timeout moves on to the next model rather
 than retrying the same one, which may still be busy with the call it abandoned. Backoff is
 exponential with full jitter, and a provider's ``Retry-After`` wins when it is longer; a
-Retry-After longer than ``backoff_max_s`` means "go elsewhere now". Non-retryable provider errors (a 400 the provider
-rejected) go straight back to the client: another model would reject the same request.
+Retry-After longer than ``backoff_max_s`` means "go elsewhere now". Non-retryable provider
+errors (a 400 the provider rejected) go straight back to the client: another model would reject
+the same request.
 Once a stream has begun, a failure ends it with an error event -- never a silent switch.
 
 Every upstream call has a total deadline (the model's ``timeout_s`` for a reply, its
