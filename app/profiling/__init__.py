@@ -1,0 +1,13 @@
+"""Profiling catalog models from how they really answer: ``switchboard profiles bootstrap``.
+
+- ``suite``: graded prompts (the bundled default suite, or any JSON Lines file in the shared
+  calibration shape), the suite version, and stratified samples.
+- ``extract`` and ``similarity``: reading a final answer out of a reply; text similarity.
+- ``graders``: one deterministic grader per metric, each returning a score in [0, 1] or a skip.
+- ``sandbox``: runs model-written Python against unit tests, contained.
+- ``judge``: the rubric and the judge-model grading of open-ended prompts.
+- ``store``: the append-only answer store that makes a run resumable and incremental.
+- ``spend``: cost estimates, output limits per grader, and the budget that reserves before a call.
+- ``progress``: the per-model progress display and the closing summary table.
+- ``bootstrap``: the runner that ties them together and writes labelled data and profiles.
+"""
