@@ -180,7 +180,11 @@ class Runner:
         self.plan, self.fleet, self.store, self.budget = plan, fleet, store, budget
         self.progress = progress
         self.slots = asyncio.Semaphore(concurrency)
+        # A llama.cpp server answers one request at a time: queueing more only runs their
+        # timeouts down while they wait. One call in flight per local server.
+        self.local = {m: asyncio.Semaphore(1) for m, e in fleet.entries.items() if e.launch}
         self.failures: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()
         self.dropped: dict[str, str] = {}
 
     async def run(self) -> None:
@@ -192,6 +196,13 @@ class Runner:
 
     async def _call(self, entry: ModelEntry, prompt: str, limit: int) -> Called:
         """One call through the gateway, its reservation settled with what it really cost."""
+        local = self.local.get(entry.id)
+        if local is None:
+            return await self._send(entry, prompt, limit)
+        async with local:
+            return await self._send(entry, prompt, limit)
+
+    async def _send(self, entry: ModelEntry, prompt: str, limit: int) -> Called:
         reserved = 0.0 if is_free(entry) else worst_case_usd(entry, prompt, limit)
         request = ChatRequest(model=entry.id, messages=[ChatMessage(role="user", content=prompt)],
                               max_tokens=limit, temperature=0.0)  # fmt: skip
@@ -225,6 +236,7 @@ class Runner:
 
     def _failed(self, entry: ModelEntry, label: str, exc: UpstreamError) -> None:
         self.failures[entry.id] += 1
+        self.errors[f"{entry.id}: {exc.message[:120]}"] += 1
         self.progress.error(label)
         if isinstance(exc, UpstreamAuthError) or self.failures[entry.id] >= GIVE_UP_AFTER:
             self.dropped.setdefault(entry.id, exc.message)
@@ -326,6 +338,8 @@ def _finish(options: Options, settings: Settings, plan: Plan, store: AnswerStore
     print("\n" + summary(rows, store.models(plan.suite.version), dict(skipped)), file=out)
     print(f"\npaid spend this run: ${budget.spent_usd:.4f} (budget ${options.budget_usd:.2f})",
           file=out)  # fmt: skip
+    for error, count in runner.errors.most_common(10):
+        print(f"failed calls (not stored, retried on the next run): {count} x {error}", file=out)
     for model, reason in runner.dropped.items():
         print(f"{model}: stopped early ({reason}); rerun to continue", file=out)
     if store.other_versions(plan.suite.version):

@@ -17,20 +17,22 @@ from app.catalog import ModelEntry
 from app.embedding import count_tokens
 
 MAX_TOKENS: Final = {
-    "mcq_accuracy": 512,
-    "exact_match": 512,
-    "superglue_exact_match": 512,
-    "superglue_clozetest": 512,
-    "chess_accuracy": 512,
-    "numeric": 1024,
-    "math_metric": 1024,
-    "python_tests": 1024,
-    "meteor_score": 512,
-    "chrf": 512,
-    "rubric": 1024,
+    "mcq_accuracy": 320,
+    "exact_match": 320,
+    "superglue_exact_match": 320,
+    "superglue_clozetest": 320,
+    "chess_accuracy": 320,
+    "numeric": 640,
+    "math_metric": 768,
+    "python_tests": 768,
+    "meteor_score": 320,
+    "chrf": 320,
+    "rubric": 768,
 }
-"""Output limit sent with each call, by metric."""
-DEFAULT_MAX_TOKENS: Final = 512
+"""Output limit sent with each call, by metric: room for a few sentences and the answer (the
+prompts ask for brief explanations), more for worked maths and code. A model that rambles is
+cut here; its answer is graded on what it wrote by then."""
+DEFAULT_MAX_TOKENS: Final = 320
 
 EXPECTED_OUTPUT: Final = {
     "mcq_accuracy": 100,
