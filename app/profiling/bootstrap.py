@@ -186,6 +186,7 @@ class Runner:
         self.failures: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.dropped: dict[str, str] = {}
+        self.settled = asyncio.Condition()
 
     async def run(self) -> None:
         jobs = [self._answer(self.fleet.entries[m], item)
@@ -209,7 +210,10 @@ class Runner:
         started = time.perf_counter()
         try:
             completion, _ = await self.fleet.gateway.complete(request, [entry.id])
-        except BaseException:
+        except UpstreamError:
+            await self._settle(reserved, 0.0)
+            raise
+        except BaseException:  # cancelled (Ctrl-C): release the reservation, wake no one
             self.budget.settle(reserved, 0.0)
             raise
         latency_ms = (time.perf_counter() - started) * 1000
@@ -217,22 +221,44 @@ class Runner:
         usage = completion.usage
         if usage is not None and (usage.prompt_tokens or usage.completion_tokens):
             cost = entry.cost_usd(usage.prompt_tokens, usage.completion_tokens)
-            self.budget.settle(reserved, cost)
+            await self._settle(reserved, cost)
             return Called(reply, cost, latency_ms, usage.prompt_tokens, usage.completion_tokens)
         # No usage reported: record our estimate, but let the budget count the worst case.
         cost = entry.cost_usd(count_tokens(prompt), count_tokens(reply))
-        self.budget.settle(reserved, max(reserved, cost))
+        await self._settle(reserved, max(reserved, cost))
         return Called(reply, cost, latency_ms, estimated=True)
 
-    def _admit(self, entry: ModelEntry, label: str, prompt: str, limit: int) -> bool:
+    async def _admit(self, entry: ModelEntry, prompt: str, limit: int) -> bool:
+        """Reserve the call's worst case; while calls are in flight, wait for them to settle.
+
+        Only when nothing is in flight and the call still does not fit is the budget spent:
+        then no paid call starts any more, and the run ends with what it has.
+        """
         if entry.id in self.dropped:
             return False
-        if is_free(entry) or self.budget.reserve(worst_case_usd(entry, prompt, limit)):
+        if is_free(entry):
             return True
-        self.dropped[entry.id] = "budget reached"
-        for line in (entry.id, f"judge {entry.id}"):
-            self.progress.note(line, "stopped: budget reached")
-        return False
+        worst = worst_case_usd(entry, prompt, limit)
+        async with self.settled:
+            while not self.budget.reserve(worst):
+                if self.budget.exhausted or self.budget.reserved_usd == 0:
+                    self.budget.exhausted = True
+                    self._budget_reached()
+                    return False
+                await self.settled.wait()
+        return True
+
+    def _budget_reached(self) -> None:
+        for entry in self.fleet.entries.values():
+            if not is_free(entry) and entry.id not in self.dropped:
+                self.dropped[entry.id] = "budget reached"
+                for line in (entry.id, f"judge {entry.id}"):
+                    self.progress.note(line, "stopped: budget reached")
+
+    async def _settle(self, reserved: float, actual: float) -> None:
+        self.budget.settle(reserved, actual)
+        async with self.settled:
+            self.settled.notify_all()
 
     def _failed(self, entry: ModelEntry, label: str, exc: UpstreamError) -> None:
         self.failures[entry.id] += 1
@@ -245,7 +271,7 @@ class Runner:
     async def _answer(self, entry: ModelEntry, item: SuiteItem) -> None:
         limit = output_limit(entry, item)
         async with self.slots:
-            if not self._admit(entry, entry.id, item.prompt, limit):
+            if not await self._admit(entry, item.prompt, limit):
                 return
             try:
                 called = await self._call(entry, item.prompt, limit)
@@ -270,7 +296,7 @@ class Runner:
         label = f"judge {judge.id}"
         prompt = judging.judge_prompt(item, answer.reply)
         async with self.slots:
-            if not self._admit(judge, label, prompt, spend.JUDGE_MAX_TOKENS):
+            if not await self._admit(judge, prompt, spend.JUDGE_MAX_TOKENS):
                 return
             try:
                 called = await self._call(judge, prompt, spend.JUDGE_MAX_TOKENS)

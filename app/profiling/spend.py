@@ -86,14 +86,16 @@ class Budget:
     spent_usd: float = 0.0
     reserved_usd: float = 0.0
     exhausted: bool = False
-    """Set once a reservation was refused: no further paid call is started."""
+    """Set once a call could not fit even with nothing in flight: no paid call starts after."""
+
+    def fits(self, usd: float) -> bool:
+        return usd <= 0 or self.spent_usd + self.reserved_usd + usd <= self.limit_usd + 1e-12
 
     def reserve(self, usd: float) -> bool:
-        """Hold ``usd`` for a call about to start; False (and exhausted) if it does not fit."""
+        """Hold ``usd`` for a call about to start, if it fits (see ``Runner`` for waiting)."""
         if usd <= 0:
             return True
-        if self.exhausted or self.spent_usd + self.reserved_usd + usd > self.limit_usd + 1e-12:
-            self.exhausted = True
+        if self.exhausted or not self.fits(usd):
             return False
         self.reserved_usd += usd
         return True
