@@ -189,9 +189,12 @@ class Runner:
         self.settled = asyncio.Condition()
 
     async def run(self) -> None:
-        jobs = [self._answer(self.fleet.entries[m], item)
-                for m, items in self.plan.pending.items() if m in self.fleet.entries
-                for item in items]  # fmt: skip
+        # Item-major order: the models advance together, so a budget that runs out leaves
+        # every model answered on the same prompts rather than the first model on all of them.
+        pending = [(m, items) for m, items in self.plan.pending.items() if m in self.fleet.entries]
+        longest = max((len(items) for _, items in pending), default=0)
+        jobs = [self._answer(self.fleet.entries[m], items[i])
+                for i in range(longest) for m, items in pending if i < len(items)]  # fmt: skip
         jobs += [self._judge(model, item) for model, item in self.plan.to_judge]
         await asyncio.gather(*jobs)
 
