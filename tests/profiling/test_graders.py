@@ -66,7 +66,7 @@ GRADED = _graded()
 
 
 def _key(item: SuiteItem, model: str) -> tuple[str, str]:
-    return item.id.removeprefix("routerarena/"), model.split("-")[0]
+    return item.id.removeprefix("routerarena/"), model.split("-", 1)[0]
 
 
 @pytest.mark.parametrize("metric", CHECKABLE)
