@@ -33,7 +33,7 @@ SEED = 20251201
 HERE = Path(__file__).resolve().parent / "suite"
 SOURCE = "switchboard/{}"
 
-LETTER = "Answer with the letter of the correct option in \\boxed{}, for example \\boxed{A}."
+LETTER = "Answer with the letter of the correct option in \\boxed{}."
 SHORT = "Give a short final answer in \\boxed{}."
 NUMBER = "Put the final answer, a number only, in \\boxed{}."
 YESNO = "Answer Yes or No in \\boxed{}."

@@ -311,9 +311,27 @@ JUDGED: Final = frozenset({"rubric"})
 """Metrics graded by a judge model."""
 
 
+ECHO_MIN_CHARS: Final = 25
+
+
+def without_echo(prompt: str, reply: str) -> str:
+    """``reply`` less the lines that repeat a (long) line of the prompt.
+
+    Base models often echo the prompt before rambling on; an echoed instruction such as
+    "put the answer in \\boxed{}" must not be read as the model's answer. Short lines (an option
+    like "C. Pancreas" given back as the answer) are kept.
+    """
+    echoed = {line.strip() for line in prompt.splitlines() if len(line.strip()) >= ECHO_MIN_CHARS}
+    if not echoed:
+        return reply
+    return "\n".join(line for line in reply.splitlines() if line.strip() not in echoed)
+
+
 def grade(item: SuiteItem, reply: str) -> Grade:
     """Grade ``reply`` to ``item`` with its metric's grader (skipped if there is none)."""
     grader = GRADERS.get(item.metric)
     if grader is None:
         return Grade(None, f"no grader for metric {item.metric!r}")
+    if item.metric != "python_tests":  # code repeats the stub's lines on purpose
+        reply = without_echo(item.prompt, reply)
     return grader(item, reply)

@@ -17,22 +17,22 @@ from app.catalog import ModelEntry
 from app.embedding import count_tokens
 
 MAX_TOKENS: Final = {
-    "mcq_accuracy": 320,
-    "exact_match": 320,
-    "superglue_exact_match": 320,
-    "superglue_clozetest": 320,
-    "chess_accuracy": 320,
-    "numeric": 640,
-    "math_metric": 768,
-    "python_tests": 768,
-    "meteor_score": 320,
-    "chrf": 320,
-    "rubric": 768,
+    "mcq_accuracy": 256,
+    "exact_match": 256,
+    "superglue_exact_match": 256,
+    "superglue_clozetest": 256,
+    "chess_accuracy": 256,
+    "numeric": 512,
+    "math_metric": 640,
+    "python_tests": 640,
+    "meteor_score": 256,
+    "chrf": 256,
+    "rubric": 640,
 }
 """Output limit sent with each call, by metric: room for a few sentences and the answer (the
 prompts ask for brief explanations), more for worked maths and code. A model that rambles is
 cut here; its answer is graded on what it wrote by then."""
-DEFAULT_MAX_TOKENS: Final = 320
+DEFAULT_MAX_TOKENS: Final = 256
 
 EXPECTED_OUTPUT: Final = {
     "mcq_accuracy": 100,
