@@ -9,5 +9,7 @@
 - ``store``: the append-only answer store that makes a run resumable and incremental.
 - ``spend``: cost estimates, output limits per grader, and the budget that reserves before a call.
 - ``progress``: the per-model progress display and the closing summary table.
-- ``bootstrap``: the runner that ties them together and writes labelled data and profiles.
+- ``fleet``: the adapters, gateway and local servers a run calls, built as the service does.
+- ``output``: ``labelled.jsonl`` and the profiles, rebuilt from every model's stored answers.
+- ``bootstrap``: the runner that ties them together (``switchboard profiles bootstrap``).
 """

@@ -329,6 +329,7 @@ async def bootstrap(
 ) -> None:
     """Run a bootstrap to the end (or to the budget); ``ConfigError`` for what a user must fix."""
     catalog = load_catalog(options.catalog or settings.catalog)
+    choose_models(catalog, options.models)  # a typo fails before anything is created
     with AnswerStore(options.out) as store:
         plan = make_plan(options, catalog, store)
         table, total = estimate(plan)

@@ -52,7 +52,7 @@ def summary_rows(
         if suite == version and item is not None:
             score = final_score(store, answer, judge)
             rows.append(Row(answer.model, item.kind, item.source, score, answer.cost_usd,
-                            answer.latency_ms))  # fmt: skip
+                            answer.latency_ms, answer.completion_tokens))  # fmt: skip
     return rows
 
 

@@ -126,6 +126,7 @@ class Row:
     score: float | None
     cost_usd: float
     latency_ms: float
+    output_tokens: int | None = None
 
 
 def _accuracy_table(rows: list[Row], group: str, models: list[str]) -> list[str]:
@@ -148,8 +149,8 @@ def summary(rows: list[Row], models: list[str], skipped: dict[str, int]) -> str:
     lines += _accuracy_table(rows, "kind", models)
     if len({r.source for r in rows}) > 1:
         lines += ["", "accuracy by source:", "", *_accuracy_table(rows, "source", models)]
-    lines += ["", "| model | answers | graded | mean score | mean cost $ | mean latency ms |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += ["", "| model | answers | graded | mean score | mean cost $ | mean latency ms | "
+              "output tok/s |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for model in models:
         mine = [r for r in rows if r.model == model]
         graded = [r.score for r in mine if r.score is not None]
@@ -158,8 +159,11 @@ def summary(rows: list[Row], models: list[str], skipped: dict[str, int]) -> str:
         mean = f"{sum(graded) / len(graded):.3f}" if graded else "-"
         cost = sum(r.cost_usd for r in mine) / len(mine)
         latency = sum(r.latency_ms for r in mine) / len(mine)
+        timed = [r for r in mine if r.output_tokens]
+        seconds = sum(r.latency_ms for r in timed) / 1000
+        speed = f"{sum(r.output_tokens or 0 for r in timed) / seconds:.1f}" if seconds else "-"
         lines.append(f"| {model} | {len(mine)} | {len(graded)} | {mean} | {cost:.6f} | "
-                     f"{latency:.0f} |")  # fmt: skip
+                     f"{latency:.0f} | {speed} |")  # fmt: skip
     if skipped:
         lines += ["", "skipped (not graded): " + ", ".join(f"{n} {why}" for why, n in
                                                           sorted(skipped.items()))]  # fmt: skip

@@ -4,6 +4,8 @@ default suite, are graded and profiled, and a Switchboard serving those profiles
 
 Until the bundled catalog carries two local models, the second is the same Gemma weights
 behind another chat template (``chatml``): a different prompt format, so different answers.
+The rows get a long timeout: on a busy machine a 640-token answer takes Gemma over a minute,
+and a timed-out call keeps the server busy while its retry waits behind it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def _local_catalog(path: Path) -> list[str]:
         twin["launch"]["chat_format"] = "chatml"
         local.append(twin)
     local = local[:2]
+    for row in local:  # two servers share two cores with whatever else runs: be patient
+        row["timeout_s"] = 600
     path.write_text(yaml.safe_dump({"models": local}), encoding="utf-8")
     return [m["id"] for m in local]
 
