@@ -137,7 +137,8 @@ def estimate(plan: Plan) -> tuple[str, float]:
     if plan.judge is not None:
         judged = sum(1 for e in plan.models for i in plan.pending[e.id] if i.metric in JUDGED)
         judged += len(plan.to_judge)
-        usd = judged * spend.estimate_usd(plan.judge, "x" * 4 * 1200, spend.JUDGE_EXPECTED_OUTPUT)
+        filler = "x" * 4 * spend.JUDGE_PROMPT_TOKENS
+        usd = judged * spend.estimate_usd(plan.judge, filler, spend.JUDGE_EXPECTED_OUTPUT)
         total += usd
         cost = "free" if is_free(plan.judge) else f"${usd:.4f}"
         lines.append(f"{'judge ' + plan.judge.id:<32} {judged:>6} {'':>11} {'':>11} {cost:>11}")
@@ -154,7 +155,8 @@ def confirm(total_usd: float, options: Options, stdin: TextIO) -> None:
             "this run makes paid calls and stdin is not a terminal to confirm them: "
             "rerun with --yes to go ahead"
         )
-    reply = input(f"spend up to about ${total_usd:.4f} (budget ${options.budget_usd:.2f})? [y/N] ")
+    reply = input(f"this run will spend about ${total_usd:.4f} (never more than "
+                  f"${options.budget_usd:.2f}); go ahead? [y/N] ")  # fmt: skip
     if reply.strip().lower() not in ("y", "yes"):
         raise ConfigError("cancelled: nothing was sent")
 

@@ -52,6 +52,8 @@ DEFAULT_EXPECTED_OUTPUT: Final = 150
 
 JUDGE_MAX_TOKENS: Final = 300
 JUDGE_EXPECTED_OUTPUT: Final = 80
+JUDGE_PROMPT_TOKENS: Final = 1200
+"""A judge prompt's typical size for the estimate: the rubric, the request and the reply."""
 TEMPLATE_TOKENS: Final = 64
 """Allowance for the chat template and role markers around a prompt."""
 
