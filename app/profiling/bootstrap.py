@@ -246,7 +246,7 @@ class Runner:
         worst = worst_case_usd(entry, prompt, limit)
         async with self.settled:
             while not self.budget.reserve(worst):
-                if self.budget.exhausted or self.budget.reserved_usd == 0:
+                if self.budget.exhausted or self.budget.holds == 0:
                     self.budget.exhausted = True
                     self._budget_reached()
                     return False

@@ -87,6 +87,8 @@ class Budget:
     limit_usd: float
     spent_usd: float = 0.0
     reserved_usd: float = 0.0
+    holds: int = 0
+    """Paid calls in flight (a count: float sums of reservations need not return to 0.0)."""
     exhausted: bool = False
     """Set once a call could not fit even with nothing in flight: no paid call starts after."""
 
@@ -100,10 +102,12 @@ class Budget:
         if self.exhausted or not self.fits(usd):
             return False
         self.reserved_usd += usd
+        self.holds += 1
         return True
 
     def settle(self, reserved: float, actual: float) -> None:
         """The call that held ``reserved`` cost ``actual`` (0 if it failed before any usage)."""
         if reserved > 0:
-            self.reserved_usd = max(0.0, self.reserved_usd - reserved)
+            self.holds -= 1
+            self.reserved_usd = max(0.0, self.reserved_usd - reserved) if self.holds else 0.0
         self.spent_usd += actual
