@@ -161,6 +161,10 @@ def confirm(total_usd: float, options: Options, stdin: TextIO) -> None:
         raise ConfigError("cancelled: nothing was sent")
 
 
+class _Dropped(Exception):
+    """A queued call to a model the run has stopped calling."""
+
+
 @dataclass(frozen=True)
 class Called:
     """What one call returned and cost."""
@@ -206,6 +210,8 @@ class Runner:
         if local is None:
             return await self._send(entry, prompt, limit)
         async with local:
+            if entry.id in self.dropped:  # dropped while this call queued for the server
+                raise _Dropped(entry.id)
             return await self._send(entry, prompt, limit)
 
     async def _send(self, entry: ModelEntry, prompt: str, limit: int) -> Called:
@@ -283,6 +289,8 @@ class Runner:
             except UpstreamError as exc:
                 self._failed(entry, entry.id, exc)
                 return
+            except _Dropped:
+                return
             self.failures[entry.id] = 0
             graded = await asyncio.to_thread(grade, item, called.reply)
             self.store.add(Answer(entry.id, item.id, self.plan.suite.version, called.reply,
@@ -307,6 +315,8 @@ class Runner:
                 called = await self._call(judge, prompt, spend.JUDGE_MAX_TOKENS)
             except UpstreamError as exc:
                 self._failed(judge, label, exc)
+                return
+            except _Dropped:
                 return
             graded = judging.parse_verdict(called.reply)
             self.store.add(Judgement(judge.id, model, item.id, self.plan.suite.version,
