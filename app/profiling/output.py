@@ -63,6 +63,9 @@ def labelled_records(
     for (_, item_id, version), answer in store.answers.items():
         if version == suite.version:
             by_item.setdefault(item_id, []).append(answer)
+    order = {model_id: i for i, model_id in enumerate(catalog.ids)}
+    for answers in by_item.values():  # columns in catalog order, whichever answered first
+        answers.sort(key=lambda a: (order.get(a.model, len(order)), a.model))
     records: list[dict[str, object]] = []
     for item in suite.items:
         scores: dict[str, float] = {}
