@@ -1,4 +1,4 @@
-"""The ``switchboard`` command line: serve, profiles build, predict, eval, calibrate."""
+"""The ``switchboard`` command line: serve, profiles build|bootstrap, predict, eval, calibrate."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from app.embedding.encoder import Encoder
@@ -21,11 +22,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
 
     profiles = commands.add_parser("profiles", help="capability profiles")
-    build = profiles.add_subparsers(dest="action", required=True).add_parser(
-        "build", help="build learned profiles from labelled JSONL"
-    )
+    actions = profiles.add_subparsers(dest="action", required=True)
+    build = actions.add_parser("build", help="build learned profiles from labelled JSONL")
     build.add_argument("--data", type=Path, action="append", required=True)
     build.add_argument("--out", type=Path, required=True)
+    _bootstrap_arguments(
+        actions.add_parser("bootstrap", help="profile catalog models on a graded suite")
+    )
 
     predict = commands.add_parser("predict", help="route a JSONL file of prompts offline")
     predict.add_argument("--profiles", type=Path, required=True)
@@ -44,6 +47,55 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--strong-share", type=float)
     cal.add_argument("--profiles", type=Path)
     return parser
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+        return value
+
+    return parse
+
+
+def _bootstrap_arguments(boot: argparse.ArgumentParser) -> None:
+    boot.add_argument("--out", type=Path, required=True, help="answers, labelled data, profiles")
+    boot.add_argument("--catalog", type=Path, help="catalog YAML (default: the service's)")
+    boot.add_argument("--models", type=lambda s: [m for m in s.split(",") if m],
+                      help="comma-separated catalog ids (default: every callable one)")  # fmt: skip
+    boot.add_argument("--suite", default="default", help="'default' or a JSON Lines file")
+    boot.add_argument("--limit", type=_positive(int), help="a stratified sample of N prompts")
+    boot.add_argument("--budget-usd", type=_positive(float), default=5.0,
+                      help="most this run spends on paid models (default 5)")  # fmt: skip
+    boot.add_argument("--concurrency", type=_positive(int), default=8)
+    boot.add_argument("--judge", metavar="MODEL_ID", help="grade open-ended prompts with it")
+    boot.add_argument("--yes", action="store_true", help="do not ask before paid calls")
+
+
+def _bootstrap(args: argparse.Namespace) -> None:
+    import asyncio
+    import signal
+
+    from app.profiling.bootstrap import Options, bootstrap
+    from app.settings import get_settings
+
+    options = Options(out=args.out, catalog=args.catalog, models=args.models, suite=args.suite,
+                      limit=args.limit, budget_usd=args.budget_usd, concurrency=args.concurrency,
+                      judge=args.judge, yes=args.yes)  # fmt: skip
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        await bootstrap(options, get_settings())
+
+    try:
+        asyncio.run(run())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(f"\ninterrupted: every answer received is kept in {args.out}/answers.jsonl; "
+              "run the same command again to continue", file=sys.stderr)  # fmt: skip
+        raise SystemExit(130) from None
 
 
 def _encoder(like: str | None = None) -> Encoder:
@@ -115,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
             from app.server import serve
 
             serve(args.host, args.port)
+        elif args.command == "profiles" and args.action == "bootstrap":
+            _bootstrap(args)
         elif args.command == "profiles":
             _build(args)
         elif args.command == "predict":

@@ -31,11 +31,11 @@ from app.catalog import Catalog, load_catalog
 from app.embedding.batcher import EmbeddingService
 from app.embedding.encoder import base_model_id, load_encoder
 from app.errors import ConfigError
+from app.gateway.assembly import build_gateway
 from app.gateway.availability import Availability
 from app.gateway.breaker import CircuitBreakers
 from app.gateway.breaker_sync import BreakerSync
-from app.gateway.capacity import Capacity, Limit
-from app.gateway.dispatch import Gateway, ModelLimits, RetryPolicy
+from app.gateway.dispatch import Gateway
 from app.gateway.latency import LatencyTracker
 from app.gateway.local_servers import LocalServer, RestartPolicy
 from app.metrics import Metrics
@@ -171,33 +171,6 @@ async def _start_local(
     return servers, failures
 
 
-def _gateway(
-    settings: Settings,
-    catalog: Catalog,
-    adapters: dict[str, ChatAdapter],
-    breakers: CircuitBreakers,
-    latency: LatencyTracker,
-) -> Gateway:
-    policy = RetryPolicy(
-        settings.retries, settings.max_fallbacks, settings.backoff_base_s, settings.backoff_max_s
-    )
-    capacity = Capacity(
-        {
-            m.id: Limit(m.max_concurrency, settings.upstream_queue, m.queue_timeout_s)
-            for m in catalog.models
-            if m.max_concurrency is not None
-        },
-        Limit(
-            settings.max_upstream_concurrency,
-            settings.upstream_queue,
-            settings.upstream_queue_timeout_s,
-        ),
-    )
-    limits = {m.id: ModelLimits(m.timeout_s, m.stream_timeout_s) for m in catalog.models}
-    return Gateway(adapters, breakers, policy, latency, hedge=settings.hedge,
-                   capacity=capacity, limits=limits)  # fmt: skip
-
-
 async def start_services(
     settings: Settings, tracer_provider: TracerProvider | None = None
 ) -> Services:
@@ -281,7 +254,7 @@ async def start_services(
             for m in catalog.models
         },
     )
-    gateway = _gateway(settings, catalog, adapters, breakers, latency)
+    gateway = build_gateway(settings, catalog.models, adapters, breakers, latency)
     gateway.tracing = tracing
     outbox = Outbox(store)
     decider = Decider(catalog, selector, embeddings, conversations, feedback, availability, metrics)
