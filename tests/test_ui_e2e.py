@@ -3,14 +3,17 @@
 One `switchboard serve` (admin key set, a real `redis-server` as its state store) routes between
 two catalog models served by the real llama.cpp server: a cheap, weaker one and an expensive,
 stronger one, so the cost-weight slider has a choice to move. Chromium is Debian's `chromium`
-driven through `chromium-driver` with selenium; the test saves the screenshots the README shows.
+driven through `chromium-driver` with selenium; with SWITCHBOARD_SCREENSHOTS=docs the test
+saves the screenshots the README shows.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
+import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +37,13 @@ from tests.redis_server import redis_server
 
 ADMIN = "console-admin-key-for-tests"
 CHEAP, STRONG = "local/budget", "hosted/premium"
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+# The README's screenshots are rewritten only when asked (SWITCHBOARD_SCREENSHOTS=docs); a plain
+# test run saves them in a temporary directory, so it never touches tracked files.
+DOCS = (
+    Path(__file__).resolve().parents[1] / "docs"
+    if os.environ.get("SWITCHBOARD_SCREENSHOTS") == "docs"
+    else Path(tempfile.gettempdir()) / "switchboard-screenshots"
+)
 HELLO = "Say hello in one short sentence."
 INJECTION = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"> Say hi.'
 
