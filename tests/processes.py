@@ -66,9 +66,10 @@ def switchboard(env: dict[str, str], log_path: Path) -> Iterator[str]:
 
 @contextmanager
 def switchboard_process(
-    env: dict[str, str], log_path: Path
+    env: dict[str, str], log_path: Path, args: list[str] | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Like ``switchboard``, with the process (for benchmarks that read its memory)."""
+    """Like ``switchboard``, with the process (for benchmarks that read its memory); ``args``
+    go to ``switchboard serve`` (for example ``["--workers", "2"]``)."""
     port = free_port()
     full_env = {
         k: v
@@ -79,7 +80,7 @@ def switchboard_process(
     full_env.update(env)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *(args or [])],
             stdout=log, stderr=subprocess.STDOUT, env=full_env,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"

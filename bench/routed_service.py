@@ -1,0 +1,65 @@
+"""The Switchboard the speed benchmarks measure: a routed catalog in front of one upstream.
+
+Three catalog rows (a strong, a middle and a cheap model at list prices) all point at the same
+upstream, with learned profiles built from the shared RouterBench train split
+(``switchboard profiles build``, so routing does its real work: the neighbour search over
+2,205 labelled prompts and 11 models). ``model: "auto"`` then embeds, classifies the turn,
+ranks the three and calls the chosen one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.prompts import SHARED
+from tests.processes import CACHE, switchboard_process
+
+ROWS = (  # catalog id, model in the labelled data, USD per million tokens in / out
+    ("bench/strong", "gpt-4-1106-preview", 10.0, 30.0),
+    ("bench/middle", "gpt-3.5-turbo-1106", 1.0, 2.0),
+    ("bench/cheap", "mistralai/mixtral-8x7b-chat", 0.6, 0.6),
+)
+
+
+def write_catalog(upstream: str, path: Path) -> Path:
+    models = [
+        {"id": model_id, "adapter": "openai_compat", "base_url": upstream,
+         "upstream_model": "instant", "profile_id": data_name, "context_window": 32000,
+         "price": {"input_per_mtok": price_in, "output_per_mtok": price_out}}
+        for model_id, data_name, price_in, price_out in ROWS
+    ]  # fmt: skip
+    path.write_text(yaml.safe_dump({"models": models}))
+    return path
+
+
+def build_profiles(out: Path) -> Path:
+    """Learned profiles of the RouterBench train split (embeddings cached after the first run)."""
+    env = {**os.environ, "SWITCHBOARD_CACHE_DIR": str(CACHE), "HF_HUB_OFFLINE": "1"}
+    data = SHARED / "routerbench_train.jsonl"
+    subprocess.run([sys.executable, "-m", "app.cli", "profiles", "build", "--data", str(data),
+                    "--out", str(out)], check=True, env=env, stdout=subprocess.DEVNULL)  # fmt: skip
+    return out
+
+
+@contextlib.contextmanager
+def routed_service(
+    upstream: str, tmp: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``switchboard serve`` over the bench catalog; yields its URL and process."""
+    settings = {
+        "SWITCHBOARD_CATALOG": str(write_catalog(upstream, tmp / "catalog.yaml")),
+        "SWITCHBOARD_PROFILES": str(build_profiles(tmp / "profiles")),
+        "SWITCHBOARD_TRANSCRIPTION": "off",
+        "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    with switchboard_process(settings, tmp / "switchboard.log", args) as running:
+        yield running
