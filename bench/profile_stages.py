@@ -4,8 +4,10 @@ Starts the instant upstream (``bench/instant_upstream.py``) and ``switchboard se
 bench catalog (``bench/routed_service.py``), then for each load (distinct prompts of 50, 400
 and 2,000 characters one at a time, and 400 characters 16 at a time) sends
 ``POST /v1/chat/completions`` with ``model: "auto"`` while py-spy samples every thread of the
-service at 1 kHz. Each sample is put in the stage of the innermost frame that names one
-(``STAGES``). Each thread's CPU time (from ``/proc``) is shared out over the stages its samples
+service at 1 kHz. Each sample is put in the stage of the innermost frame that names one (store calls count in
+the stage that makes them)
+(``STAGES``; the encoder's thread hop counts as embedding, FastAPI running sync dependencies
+in a thread pool as a stage of its own). Each thread's CPU time (from ``/proc``) is shared out over the stages its samples
 fell in; threads py-spy cannot see are onnxruntime's and the tokenizer's own native threads,
 and count as embedding. Prints CPU milliseconds per request by stage, and the median latency.
 
@@ -50,9 +52,13 @@ def _repo(*prefixes: str) -> Rule:
 
 
 def _lib(*packages: str) -> Rule:
-    return lambda function, file: (
-        file.startswith(LIBS) and any(f"/site-packages/{p}/" in file for p in packages)
-    )
+    """Files of these installed packages (``name`` or ``name/module.py``)."""
+    needles = [f"/site-packages/{p}" + ("" if p.endswith(".py") else "/") for p in packages]
+    return lambda function, file: file.startswith(LIBS) and any(n in file for n in needles)
+
+
+def _std(*modules: str) -> Rule:
+    return lambda function, file: "/site-packages/" not in file and file.endswith(modules)
 
 
 def _conversation(memory: bool) -> Rule:
@@ -63,11 +69,18 @@ def _conversation(memory: bool) -> Rule:
 STAGES: list[tuple[str, Rule]] = [
     ("embedding", _repo("app/embedding/")),
     ("embedding", _lib("onnxruntime", "tokenizers")),
+    ("embedding", _std("/concurrent/futures/thread.py", "/concurrent/futures/_base.py")),
+    ("dependencies run in threads", _lib("anyio/to_thread.py", "starlette/concurrency.py")),
     ("turn classification", _repo("app/selection/turns.py")),
     ("turn classification", _conversation(memory=False)),
     ("conversation memory", _conversation(memory=True)),
-    ("parse & validation", _repo("app/schemas.py", "app/limits.py", "app/json_body.py")),
-    ("parse & validation", _repo("app/body_limit.py")),
+    ("parse & validation", _repo("app/schemas.py", "app/json_body.py")),
+    (
+        "parse & validation",
+        lambda function, file: (
+            _repo("app/limits.py")(function, file) and not function.startswith("LimitsScope")
+        ),
+    ),  # the middleware is under every frame
     ("parse & validation", _lib("fastapi/dependencies")),
     ("auth", _repo("app/pipeline/access.py", "routers/deps.py")),
     ("accounting", _repo("app/pipeline/accounting.py", "app/pipeline/ledger.py", "app/metrics.py")),
@@ -80,7 +93,8 @@ STAGES: list[tuple[str, Rule]] = [
     ("response shaping", _lib("starlette/responses.py", "orjson")),
     ("tracing", _repo("app/telemetry.py")),
     ("tracing", _lib("opentelemetry")),
-    ("pipeline glue", _repo("app/pipeline/completions.py", "app/state/")),
+    ("pipeline glue", _repo("app/pipeline/completions.py")),
+    ("serving stack (HTTP, ASGI, event loop)", _lib("uvicorn", "uvloop", "httptools")),
 ]
 IDLE = {
     ("_worker", "concurrent/futures/thread.py"),
@@ -190,7 +204,7 @@ def profiled(
 def table(loads: list[tuple[str, int, int]], results: list[tuple[dict[str, float], float]],
           total: int) -> str:  # fmt: skip
     names = [stage for stage, _ in STAGES]
-    order = list(dict.fromkeys([*names[:3], NATIVE, *names[3:], SERVING]))
+    order = list(dict.fromkeys([*names[:1], NATIVE, *names[1:], SERVING]))
     lines = ["| stage, CPU ms per request | " + " | ".join(name for name, _, _ in loads) + " |",
              "|---|" + "---|" * len(loads)]  # fmt: skip
     for stage in order:
