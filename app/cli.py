@@ -19,6 +19,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes (default: one per core with SWITCHBOARD_REDIS_URL, else one)",
+    )
 
     profiles = commands.add_parser("profiles", help="capability profiles")
     build = profiles.add_subparsers(dest="action", required=True).add_parser(
@@ -48,12 +53,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def _encoder(like: str | None = None) -> Encoder:
     """The configured encoder; given profiles' embedding id, the one they were built with."""
-    from app.embedding.encoder import load_encoder
+    from app.embedding.encoder import DEFAULT_MAX_TOKENS, load_encoder
     from app.settings import get_settings
 
     settings = get_settings()
     return load_encoder(
-        settings.embedding_model, settings.embedding_backend, settings.cache_dir, like=like
+        settings.embedding_model,
+        settings.embedding_backend,
+        settings.cache_dir,
+        settings.embedding_threads,
+        like=like,
+        max_tokens=settings.embedding_max_tokens or DEFAULT_MAX_TOKENS,
     )
 
 
@@ -114,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "serve":
             from app.server import serve
 
-            serve(args.host, args.port)
+            serve(args.host, args.port, args.workers)
         elif args.command == "profiles":
             _build(args)
         elif args.command == "predict":
