@@ -16,7 +16,7 @@ from app.state import ApiKeyRecord, new_key
 from routers.deps import ServicesDep
 
 
-def require_admin(
+async def require_admin(
     services: ServicesDep, authorization: Annotated[str | None, Header()] = None
 ) -> None:
     admin = services.settings.admin_key
