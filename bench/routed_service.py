@@ -13,6 +13,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,15 +52,23 @@ def build_profiles(out: Path) -> Path:
 
 @contextlib.contextmanager
 def routed_service(
-    upstream: str, tmp: Path, env: dict[str, str] | None = None, args: list[str] | None = None
+    upstream: str, tmp: Path, env: dict[str, str] | None = None, workers: int = 1
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``switchboard serve`` over the bench catalog; yields its URL and process."""
+    """``switchboard serve --workers N`` over the bench catalog, every worker up; yields its
+    URL and process. More than one worker needs ``SWITCHBOARD_REDIS_URL`` in ``env``."""
     settings = {
         "SWITCHBOARD_CATALOG": str(write_catalog(upstream, tmp / "catalog.yaml")),
         "SWITCHBOARD_PROFILES": str(build_profiles(tmp / "profiles")),
         "SWITCHBOARD_TRANSCRIPTION": "off",
-        "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        "SWITCHBOARD_LOG_LEVEL": "INFO",  # says when each worker is up
+        "SWITCHBOARD_ACCESS_LOG": "false",
         **(env or {}),
     }
-    with switchboard_process(settings, tmp / "switchboard.log", args) as running:
+    log = tmp / "switchboard.log"
+    with switchboard_process(settings, log, ["--workers", str(workers)]) as running:
+        deadline = time.monotonic() + 300
+        while workers > 1 and log.read_text().count("Application startup complete") < workers:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{workers} workers not up: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
         yield running
