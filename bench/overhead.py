@@ -57,6 +57,8 @@ from tests.redis_server import redis_server
 LENGTHS = (50, 400, 2000)
 MAX_TOKENS = 16
 LITELLM = Path("/tmp/litellm/bin/litellm")
+LITELLM_KEY = "sk-bench-" + "0" * 32
+"""The proxy's master key (recent LiteLLM refuses to start without one); checked per call."""
 
 
 def pct(values: list[float], q: float) -> float:
@@ -71,11 +73,13 @@ class Target:
     name: str
     url: str
     model: str
+    key: str | None = None
     client: httpx.AsyncClient = field(init=False)
 
     def __post_init__(self) -> None:
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-        self.client = httpx.AsyncClient(timeout=60, limits=limits)
+        headers = {"authorization": f"Bearer {self.key}"} if self.key else None
+        self.client = httpx.AsyncClient(timeout=60, limits=limits, headers=headers)
 
 
 def chat(prompt: str, model: str, stream: bool) -> dict[str, object]:
@@ -250,7 +254,8 @@ def litellm_proxy(binary: Path, upstream: str, tmp: Path) -> Iterator[str]:
     (tmp / "litellm.yaml").write_text(yaml.safe_dump(config))
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
-           "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False"}  # fmt: skip
+           "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False",
+           "LITELLM_MASTER_KEY": LITELLM_KEY}  # fmt: skip
     with (tmp / "litellm.log").open("wb") as log:
         process = subprocess.Popen([str(binary), "--config", str(tmp / "litellm.yaml"),
                                     "--host", "127.0.0.1", "--port", str(port),
@@ -269,7 +274,7 @@ async def run(
     pool = PromptPool()
     direct = Target("direct", upstream, "instant")
     board = Target("Switchboard", f"{board_url}/v1", "auto")
-    proxies = [board] + ([Target("LiteLLM", litellm, "instant")] if litellm else [])
+    proxies = [board] + ([Target("LiteLLM", litellm, "instant", LITELLM_KEY)] if litellm else [])
     for target in [direct, *proxies]:  # warm the connections, the encoder and the caches
         await concurrent(target.client, chat_call(target), [pool.take(400) for _ in range(40)],
                          False, 4)  # fmt: skip
@@ -305,6 +310,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="calls per measurement")
     parser.add_argument("--workers", type=int, default=1, help="Switchboard workers (Redis if >1)")
+    parser.add_argument("--backend", default="auto", choices=["auto", "onnx", "onnx-int8"],
+                        help="embedding backend (auto: the service's default, fp32)")  # fmt: skip
     parser.add_argument("--litellm", type=Path, default=LITELLM if LITELLM.exists() else None,
                         help="the `litellm` command of a separate environment (see above)")  # fmt: skip
     parser.add_argument("--no-litellm", dest="litellm", action="store_const", const=None)
@@ -316,11 +323,14 @@ def main() -> None:
         env = {}
         if args.workers > 1:
             env["SWITCHBOARD_REDIS_URL"] = stack.enter_context(redis_server()).url
-        board, _ = stack.enter_context(routed_service(upstream, tmp, env, args.workers))
+        board, _ = stack.enter_context(
+            routed_service(upstream, tmp, env, args.workers, args.backend)
+        )
         litellm = None
         if args.litellm:
             litellm = stack.enter_context(litellm_proxy(args.litellm, upstream, tmp))
         out = asyncio.run(run(upstream, board, litellm, args))
+    print(f"embedding backend: {args.backend}")
     print(report(out, litellm is not None, args.workers, (start_load, os.getloadavg()[0])))
 
 

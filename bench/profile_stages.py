@@ -145,6 +145,8 @@ def attribute(raw: Path, cpu: dict[int, float]) -> dict[str, float]:
     samples: dict[int, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit() or not stack.startswith("thread ("):
+            continue  # py-spy's own remarks
         thread, _, frames = stack.partition(";")
         tid = int(thread.split("(")[1].split(")")[0])
         if not idle(frames):
@@ -220,6 +222,7 @@ def table(loads: list[tuple[str, int, int]], results: list[tuple[dict[str, float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="requests per load")
+    parser.add_argument("--keep", type=Path, help="keep py-spy's raw stacks in this directory")
     args = parser.parse_args()
     loads = [("50 chars, c=1", 50, 1), ("400 chars, c=1", 400, 1),
              ("2,000 chars, c=1", 2000, 1), ("400 chars, c=16", 400, 16)]  # fmt: skip
@@ -230,9 +233,11 @@ def main() -> None:
         routed_service(upstream, Path(tmp)) as (url, process),
     ):
         asyncio.run(drive(url, pool, 400, 4, 40))  # warm the encoder, pools and caches
+        out = args.keep or Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
         results = [profiled(url, process.pid, pool, length, concurrency, args.requests,
-                            Path(tmp) / f"spy-{i}.txt")
-                   for i, (_, length, concurrency) in enumerate(loads)]  # fmt: skip
+                            out / f"spy-{length}-c{concurrency}.txt")
+                   for _, length, concurrency in loads]  # fmt: skip
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})\n")
     print(table(loads, results, args.requests))
 

@@ -41,9 +41,10 @@ def write_catalog(upstream: str, path: Path) -> Path:
     return path
 
 
-def build_profiles(out: Path) -> Path:
+def build_profiles(out: Path, backend: str = "auto") -> Path:
     """Learned profiles of the RouterBench train split (embeddings cached after the first run)."""
-    env = {**os.environ, "SWITCHBOARD_CACHE_DIR": str(CACHE), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "SWITCHBOARD_CACHE_DIR": str(CACHE), "HF_HUB_OFFLINE": "1",
+           "SWITCHBOARD_EMBEDDING_BACKEND": backend}  # fmt: skip
     data = SHARED / "routerbench_train.jsonl"
     subprocess.run([sys.executable, "-m", "app.cli", "profiles", "build", "--data", str(data),
                     "--out", str(out)], check=True, env=env, stdout=subprocess.DEVNULL)  # fmt: skip
@@ -52,13 +53,18 @@ def build_profiles(out: Path) -> Path:
 
 @contextlib.contextmanager
 def routed_service(
-    upstream: str, tmp: Path, env: dict[str, str] | None = None, workers: int = 1
+    upstream: str,
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    backend: str = "auto",
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``switchboard serve --workers N`` over the bench catalog, every worker up; yields its
-    URL and process. More than one worker needs ``SWITCHBOARD_REDIS_URL`` in ``env``."""
+    URL and process. More than one worker needs ``SWITCHBOARD_REDIS_URL`` in ``env``;
+    ``backend`` is the embedding backend profiles are built with (the service follows them)."""
     settings = {
         "SWITCHBOARD_CATALOG": str(write_catalog(upstream, tmp / "catalog.yaml")),
-        "SWITCHBOARD_PROFILES": str(build_profiles(tmp / "profiles")),
+        "SWITCHBOARD_PROFILES": str(build_profiles(tmp / "profiles", backend)),
         "SWITCHBOARD_TRANSCRIPTION": "off",
         "SWITCHBOARD_LOG_LEVEL": "INFO",  # says when each worker is up
         "SWITCHBOARD_ACCESS_LOG": "false",
