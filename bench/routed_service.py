@@ -71,7 +71,8 @@ def routed_service(
         **(env or {}),
     }
     log = tmp / "switchboard.log"
-    with switchboard_process(settings, log, ["--workers", str(workers)]) as running:
+    args = ["--workers", str(workers)] if workers != 1 else []  # older versions lack the flag
+    with switchboard_process(settings, log, args) as running:
         deadline = time.monotonic() + 300
         while workers > 1 and log.read_text().count("Application startup complete") < workers:
             if time.monotonic() > deadline:
