@@ -55,6 +55,8 @@ from tests.processes import stop, wait_http
 from tests.redis_server import redis_server
 
 LENGTHS = (50, 400, 2000)
+ERRORS: dict[str, int] = {}
+"""Non-2xx replies per URL (left out of the timings; printed with the tables)."""
 MAX_TOKENS = 16
 LITELLM = Path("/tmp/litellm/bin/litellm")
 LITELLM_KEY = "sk-bench-" + "0" * 32
@@ -101,14 +103,20 @@ async def timed(client: httpx.AsyncClient, url: str, body: dict[str, object]) ->
     started = time.perf_counter()
     if not body.get("stream"):
         reply = await client.post(url, json=body)
-        reply.raise_for_status()
+        _check(reply)
         return time.perf_counter() - started
     first: float | None = None
     async with client.stream("POST", url, json=body) as reply:
-        reply.raise_for_status()
+        _check(reply)
         async for _ in reply.aiter_raw():
             first = first or time.perf_counter() - started
     return first or time.perf_counter() - started
+
+
+def _check(reply: httpx.Response) -> None:
+    if reply.status_code >= 300:
+        key = f"{reply.status_code} from {reply.url}"
+        ERRORS[key] = ERRORS.get(key, 0) + 1
 
 
 Call = Callable[[str, bool], tuple[str, dict[str, object]]]
@@ -159,7 +167,7 @@ async def decisions_per_s(
         nonlocal done
         while time.perf_counter() < deadline:
             body = {"model": "auto", "messages": [{"role": "user", "content": pool.take(length)}]}
-            (await client.post(f"{url}/v1/route", json=body)).raise_for_status()
+            _check(await client.post(f"{url}/v1/route", json=body))
             done += 1
 
     started = time.perf_counter()
@@ -285,7 +293,9 @@ async def run(
                        args.requests // 2, out)  # fmt: skip
     for target in [direct, *proxies]:
         await target.client.aclose()
-    print(f"(prompts used: {pool.given:,}, every one distinct)")
+    print(
+        f"(prompts used: {pool.given:,}, every one distinct; non-2xx replies: {ERRORS or 'none'})"
+    )
     return out
 
 
