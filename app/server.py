@@ -22,6 +22,8 @@ import importlib.util
 import json
 import logging
 import os
+import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +40,7 @@ from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+PR_SET_PDEATHSIG = 1
 WORKER_LOG_FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
 
 
@@ -96,8 +99,22 @@ def _worker_log_config() -> dict[str, Any]:
     return config
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker if the parent dies without stopping it (a parent
+    killed outright); else the worker would serve on, orphaned, holding its port and memory."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent was already gone
+        os._exit(1)
+
+
 def worker_app() -> FastAPI:
     """The app of one of several workers (uvicorn's factory, run in each worker process)."""
+    _die_with_parent()
     settings = get_settings()
     _configure_logging(settings, worker=True)
     return create_app(settings)

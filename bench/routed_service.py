@@ -71,7 +71,7 @@ def routed_service(
         **(env or {}),
     }
     log = tmp / "switchboard.log"
-    args = ["--workers", str(workers)] if workers != 1 else []  # older versions lack the flag
+    args = ["--workers", str(workers)] if workers != 1 else []  # versions before it lack the flag
     with switchboard_process(settings, log, args) as running:
         deadline = time.monotonic() + 300
         while workers > 1 and log.read_text().count("Application startup complete") < workers:
