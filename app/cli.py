@@ -20,6 +20,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes (default: one per core with SWITCHBOARD_REDIS_URL, else one)",
+    )
 
     profiles = commands.add_parser("profiles", help="capability profiles")
     actions = profiles.add_subparsers(dest="action", required=True)
@@ -100,12 +105,17 @@ def _bootstrap(args: argparse.Namespace) -> None:
 
 def _encoder(like: str | None = None) -> Encoder:
     """The configured encoder; given profiles' embedding id, the one they were built with."""
-    from app.embedding.encoder import load_encoder
+    from app.embedding.encoder import DEFAULT_MAX_TOKENS, load_encoder
     from app.settings import get_settings
 
     settings = get_settings()
     return load_encoder(
-        settings.embedding_model, settings.embedding_backend, settings.cache_dir, like=like
+        settings.embedding_model,
+        settings.embedding_backend,
+        settings.cache_dir,
+        settings.embedding_threads,
+        like=like,
+        max_tokens=settings.embedding_max_tokens or DEFAULT_MAX_TOKENS,
     )
 
 
@@ -166,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "serve":
             from app.server import serve
 
-            serve(args.host, args.port)
+            serve(args.host, args.port, args.workers)
         elif args.command == "profiles" and args.action == "bootstrap":
             _bootstrap(args)
         elif args.command == "profiles":

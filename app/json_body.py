@@ -1,4 +1,5 @@
-"""JSON request bodies parsed strictly, so text that is not valid Unicode is a 400, not a 500.
+"""JSON bodies: requests parsed strictly (text that is not valid Unicode is a 400, not a 500),
+replies rendered fast.
 
 Python's ``json`` module, which Starlette's ``Request.json`` uses, accepts a lone surrogate
 escape (``"\\ud800"``) and hands back a ``str`` that cannot be encoded: the tokenizer, the
@@ -7,6 +8,10 @@ routes a request whose ``json()`` is pydantic-core's parser, which refuses lone 
 invalid UTF-8 and ``NaN``/``Infinity`` (not JSON either); FastAPI reports that as its usual
 ``json_invalid`` validation error, and the error handler turns it into the OpenAI envelope.
 Every router that takes a JSON body uses it (``APIRouter(route_class=StrictJSONRoute)``).
+
+``FastJSONResponse`` renders with orjson: the same compact UTF-8 JSON as Starlette's
+``JSONResponse`` in a fraction of the time (a not-a-number float becomes ``null`` rather than
+an error).
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import orjson
 import pydantic_core
 from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 
@@ -40,3 +47,8 @@ class StrictJSONRoute(APIRoute):
             return await handler(StrictJSONRequest(request.scope, request.receive))
 
         return strict
+
+
+class FastJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)

@@ -29,7 +29,7 @@ from adapters.registry import build_adapter
 from adapters.transcription import Transcriber, build_transcriber
 from app.catalog import Catalog, load_catalog
 from app.embedding.batcher import EmbeddingService
-from app.embedding.encoder import base_model_id, load_encoder
+from app.embedding.encoder import DEFAULT_MAX_TOKENS, load_encoder, weights_id
 from app.errors import ConfigError
 from app.gateway.assembly import build_gateway
 from app.gateway.availability import Availability
@@ -149,15 +149,20 @@ async def _logged(name: str, work: Callable[[], Awaitable[None]]) -> None:
         log.error("background task %s failed: %s: %s", name, type(exc).__name__, exc)
 
 
-async def _start_local(
+async def start_local_servers(
     catalog: Catalog, settings: Settings, cache_dir: Path
 ) -> tuple[dict[str, LocalServer], dict[str, str]]:
+    """The catalog's ``launch:`` models: adopted from ``settings.local_urls`` (started by the
+    parent of several workers), else started here when ``settings.manage_local``."""
     servers: dict[str, LocalServer] = {}
     failures: dict[str, str] = {}
-    if not settings.manage_local:
-        return servers, failures
     for entry in catalog.models:
         if entry.launch is None:
+            continue
+        if entry.id in settings.local_urls:
+            servers[entry.id] = LocalServer.adopt(entry, settings.local_urls[entry.id], cache_dir)
+            continue
+        if not settings.manage_local:
             continue
         policy = RestartPolicy(settings.local_restart_base_s, settings.local_restart_max_s)
         server = LocalServer(entry, cache_dir, policy)
@@ -184,7 +189,9 @@ async def start_services(
         settings.embedding_model,
         settings.embedding_backend,
         cache_dir,
+        settings.embedding_threads,
         like=learned.embedding_model if learned else None,
+        max_tokens=settings.embedding_max_tokens or DEFAULT_MAX_TOKENS,
     )
     declared = {m.id: m.profile for m in catalog.models if m.profile is not None}
     estimator = Estimator(
@@ -210,7 +217,7 @@ async def start_services(
             estimator.neutral_level,
             ",".join(estimator.neutral),
         )
-    local, failures = await _start_local(catalog, settings, cache_dir)
+    local, failures = await start_local_servers(catalog, settings, cache_dir)
     pool = settings.max_upstream_concurrency
     http = httpx.AsyncClient(
         limits=httpx.Limits(max_connections=pool, max_keepalive_connections=min(pool, 64))
@@ -238,7 +245,11 @@ async def start_services(
         max_entries=settings.memory_max_entries,
         max_feedback=settings.feedback_max_points,
     )
-    embeddings = EmbeddingService(encoder, cache_bytes=settings.embedding_cache_bytes)
+    embeddings = EmbeddingService(
+        encoder,
+        cache_bytes=settings.embedding_cache_bytes,
+        max_wait_s=settings.embedding_batch_wait_s,
+    )
     metrics = Metrics()
     feedback = FeedbackLoop(store, estimator)
     conversations = Conversations(_turn_classifier(encoder.model_id), embeddings, store)
@@ -336,10 +347,11 @@ def _turn_classifier(model_id: str) -> TurnClassifier | None:
     """The bundled turn classifier, if it was fitted on the embedding model in use.
 
     Either precision of the same weights will do: its decisions on fp32 and int8 embeddings of
-    the labelled turns agree (``bench/embedding_speed.py --turns``).
+    the labelled turns agree (``bench/embedding_speed.py --turns``); so will any token bound
+    of 32 or more, since no labelled turn is longer than 22 tokens.
     """
     classifier = TurnClassifier.load()
-    if base_model_id(classifier.model_id) != base_model_id(model_id):
+    if weights_id(classifier.model_id) != weights_id(model_id):
         log.warning(
             "turn classifier was fitted on %s, not %s: capabilities come from attachments only",
             classifier.model_id,

@@ -61,6 +61,18 @@ class Settings(BaseSettings):
 
     embedding_model: Path | None = Field(default=None, description="unset = all-MiniLM-L6-v2")
     embedding_backend: Literal["auto", "onnx-int8", "onnx", "torch"] = "auto"
+    embedding_max_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="tokens of the last turn the encoder reads; unset = 128 "
+        "(app.embedding.encoder.DEFAULT_MAX_TOKENS); profiles built with another bound keep theirs",
+    )
+    embedding_threads: int | None = Field(
+        default=None, gt=0, description="encoder threads; unset = the cores (divided by workers)"
+    )
+    embedding_batch_wait_s: float = Field(
+        default=0.001, ge=0, le=0.01, description="under load, how long a batch waits for more"
+    )
     embedding_cache_bytes: int = Field(
         default=32 * 1024 * 1024, ge=0, description="query embedding cache, texts included"
     )
@@ -102,6 +114,11 @@ class Settings(BaseSettings):
     )
     local_restart_max_s: float = Field(
         default=60.0, gt=0, description="longest wait between restarts (the wait doubles per try)"
+    )
+    local_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="API roots of `launch:` models already running (JSON: model id -> URL); "
+        "set by `switchboard serve --workers N`, whose parent starts them once for all workers",
     )
 
     memory_max_entries: int = Field(
@@ -154,6 +171,7 @@ class Settings(BaseSettings):
     )
 
     log_level: str = "INFO"
+    access_log: bool = Field(default=True, description="uvicorn's log line for every request")
 
     transcription: Literal["local", "openai", "off"] = Field(
         default="local",

@@ -1,6 +1,6 @@
 """Does cutting texts to ``Encoder.max_chars`` change what the encoder reads? Per labelled file.
 
-The encoder keeps 256 tokens, so a text's vector depends only on its beginning. Switchboard hands
+The encoder keeps its first ``max_tokens`` tokens, so a text's vector depends only on its beginning. Switchboard hands
 the tokenizer the first ``max_chars`` characters (``app.embedding.encoder.CHARS_PER_TOKEN_BOUND``), not
 megabytes. This prints, for each file, how many prompts are longer than that and on how many the
 token ids the model reads differ with the cut: zero means every vector, so every profile built

@@ -7,6 +7,10 @@ AIQ of router / kNN / single-model hull, all from the same run.
 
     .venv/bin/python bench/routing_quality.py --data ../shared/data/routing/routerbench_train.jsonl
     .venv/bin/python bench/routing_quality.py --data ... --backend onnx-int8
+    .venv/bin/python bench/routing_quality.py --data ... --max-tokens 64 --seed 1
+
+``--max-tokens`` sets how many tokens of each prompt the encoder reads (default: the
+service's, ``app.embedding.encoder.DEFAULT_MAX_TOKENS``; 0 = the model's whole window).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.embedding.encoder import load_encoder
+from app.embedding.encoder import DEFAULT_MAX_TOKENS, load_encoder
 from app.offline.crossval import cross_validate
 from app.selection.labelled import read_labelled
 
@@ -32,9 +36,10 @@ def main() -> None:
         default="onnx",
         help="embedding backend for profiles and queries alike",
     )
+    parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
     args = parser.parse_args()
     data = read_labelled(args.data)
-    encoder = load_encoder(backend=args.backend)
+    encoder = load_encoder(backend=args.backend, max_tokens=args.max_tokens or None)
     result = cross_validate(data, folds=args.folds, seed=args.seed, encoder=encoder)
     print(f"embeddings: {encoder.model_id}\n")
     print(result.markdown())

@@ -15,7 +15,7 @@ from app.state import KEY_PREFIX, ApiKeyRecord, new_key
 from routers.deps import ServicesDep
 
 
-def require_admin(
+async def require_admin(
     services: ServicesDep, authorization: Annotated[str | None, Header()] = None
 ) -> None:
     admin = services.settings.admin_key

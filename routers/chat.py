@@ -9,10 +9,10 @@ import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from app.errors import NotFound, UpstreamError
-from app.json_body import StrictJSONRoute
+from app.json_body import FastJSONResponse, StrictJSONRoute
 from app.pipeline.completions import Call, Streamed
 from app.schemas import ChatChunk, ChatRequest, Usage
 from routers.deps import CallerDep, CompletionsDep
@@ -23,7 +23,7 @@ router = APIRouter(tags=["chat"], route_class=StrictJSONRoute)
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
     body: ChatRequest, caller: CallerDep, completions: CompletionsDep
-) -> JSONResponse | StreamingResponse:
+) -> FastJSONResponse | StreamingResponse:
     call = Call(body, caller, api="chat")
     if body.stream:
         streamed = await completions.stream(call)
@@ -36,7 +36,7 @@ async def chat_completions(
     answer = await completions.run(call)
     content = answer.completion.model_dump(mode="json")
     content["switchboard"] = answer.report.body()
-    return JSONResponse(content, headers=answer.report.headers())
+    return FastJSONResponse(content, headers=answer.report.headers())
 
 
 @router.post("/v1/completions", include_in_schema=False)

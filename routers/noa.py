@@ -14,7 +14,6 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from app.errors import (
@@ -32,6 +31,7 @@ from app.glasses.turn import (
     parse_history,
     short_field,
 )
+from app.json_body import FastJSONResponse
 from app.pipeline.access import Caller, authenticate, same_secret
 from app.pipeline.completions import Answer, Call
 from app.schemas import ChatMessage, RoutingPreferences
@@ -117,7 +117,7 @@ async def noa(
     fields: Annotated[NoaFields, Form()],
     audio: Annotated[UploadFile | None, File()] = None,
     image: Annotated[UploadFile | None, File()] = None,
-) -> JSONResponse:
+) -> FastJSONResponse:
     """One glasses turn, answered as the Frame app expects."""
     started = time.perf_counter()
     settings = services.settings
@@ -159,7 +159,7 @@ async def noa(
     answer = await completions.run(call)
     body = _reply(answer, question if audio_bytes or not promptless else "", transcription_s,
                   time.perf_counter() - started)  # fmt: skip
-    return JSONResponse(body, headers=answer.report.headers())
+    return FastJSONResponse(body, headers=answer.report.headers())
 
 
 def _reply(answer: Answer, user_prompt: str, transcription_s: float, total_s: float) -> JsonDict:

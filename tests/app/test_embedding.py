@@ -1,21 +1,29 @@
 """The fast ONNX path gives the reference embeddings, int8 stays close and is named apart, profiles
-get the encoder they were built with; the service caches and batches."""
+get the encoder they were built with; fp32 texts embedded together share padded runs and get the
+vectors they get alone; the service caches and batches."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from app.embedding.batcher import EmbeddingService
 from app.embedding.encoder import (
+    BATCH_TOKENS,
+    DEFAULT_MAX_TOKENS,
     INT8,
     OnnxEncoder,
     TorchEncoder,
     base_model_id,
     default_model_path,
     load_encoder,
+    token_bound,
+    weights_id,
 )
 from tests.processes import CACHE
 
@@ -77,6 +85,60 @@ def test_a_text_embeds_the_same_alone_or_among_others(backend: str) -> None:
     assert np.abs(together - alone).max() < 1e-6
 
 
+MIXED = [
+    json.loads(line)["prompt"]
+    for line in (Path(__file__).parent / "fixtures" / "mixed_prompts.jsonl")
+    .read_text()
+    .splitlines()
+]
+"""31 prompts of the shared RouterBench / RouterDC train splits, 13 to over 256 tokens, mixed."""
+
+
+class CountingSession:
+    """The real session, counting its runs and the texts in each."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.runs: list[tuple[int, int]] = []
+
+    def run(self, outputs: Any, feeds: dict[str, np.ndarray]) -> Any:
+        self.runs.append(feeds["input_ids"].shape)
+        return self.inner.run(outputs, feeds)
+
+
+@pytest.mark.parametrize("max_tokens", [DEFAULT_MAX_TOKENS, None])
+def test_fp32_batches_give_each_text_the_vector_it_gets_alone(max_tokens: int | None) -> None:
+    encoder = load_encoder(backend="onnx", cache_dir=CACHE, max_tokens=max_tokens)
+    assert isinstance(encoder, OnnxEncoder)
+    alone = np.vstack([encoder.encode([text]) for text in MIXED])
+    counting = CountingSession(encoder._session)
+    encoder._session = counting
+    together = encoder.encode(MIXED + MIXED[:5])  # in no length order
+    rows = [texts for texts, _ in counting.runs]
+    assert sum(rows) == len(MIXED) + 5 and len(rows) < len(MIXED) / 3  # padded batches
+    assert all(texts == 1 or texts * width <= BATCH_TOKENS for texts, width in counting.runs)
+    assert np.abs(together[: len(MIXED)] - alone).max() < 1e-5
+    assert np.array_equal(together[len(MIXED) :], together[:5])
+
+
+def test_the_token_bound_is_part_of_the_id() -> None:
+    bounded = load_encoder(backend="onnx", cache_dir=CACHE)
+    whole = load_encoder(backend="onnx", cache_dir=CACHE, max_tokens=None)
+    assert bounded.max_tokens == DEFAULT_MAX_TOKENS < whole.max_tokens == 256
+    assert bounded.model_id == whole.model_id + f"+tok{DEFAULT_MAX_TOKENS}"
+    assert (
+        token_bound(bounded.model_id) == DEFAULT_MAX_TOKENS and token_bound(whole.model_id) is None
+    )
+    assert weights_id(bounded.model_id + INT8) == weights_id(whole.model_id) == whole.model_id
+    long = max(MIXED, key=len)  # over 256 tokens: its vector depends on the bound
+    assert (bounded.encode([long]) @ whole.encode([long]).T)[0, 0] < 0.999
+    short = min(MIXED, key=len)
+    assert np.abs(bounded.encode([short]) - whole.encode([short])).max() < 1e-6
+    # profiles recorded with either id get the encoder that reproduces it
+    assert load_encoder(cache_dir=CACHE, like=whole.model_id).model_id == whole.model_id
+    assert load_encoder(cache_dir=CACHE, like=bounded.model_id).model_id == bounded.model_id
+
+
 class CountingEncoder:
     def __init__(self, inner: OnnxEncoder) -> None:
         self.inner, self.model_id, self.dim = inner, inner.model_id, inner.dim
@@ -100,4 +162,21 @@ async def test_concurrent_requests_are_micro_batched_and_cached(onnx: OnnxEncode
     again = await service.embed(texts[3])
     assert len(counting.calls) == calls  # served from the cache
     assert np.array_equal(again, vectors[3])
+    await service.aclose()
+
+
+async def test_under_load_a_batch_waits_for_the_requests_just_behind_it(onnx: OnnxEncoder) -> None:
+    counting = CountingEncoder(onnx)
+    service = EmbeddingService(counting, cache_bytes=1 << 20, max_wait_s=0.05)
+    await asyncio.gather(*(service.embed(f"burst {i}") for i in range(4)))  # arriving together
+
+    async def later(i: int) -> np.ndarray:
+        for _ in range(i):  # each one event-loop turn after the one before
+            await asyncio.sleep(0)
+        return await service.embed(f"staggered question {i}")
+
+    before = len(counting.calls)
+    vectors = await asyncio.gather(*(later(i) for i in range(8)))
+    assert counting.calls[before:] == [8]  # one encoder run for all eight
+    assert np.abs(vectors[5] - onnx.encode(["staggered question 5"])[0]).max() < 1e-5
     await service.aclose()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.embedding.encoder import Encoder, load_encoder
+from app.embedding.encoder import Encoder, load_encoder, weights_id
 from app.errors import ConfigError
 from app.selection.turns import (
     DEFAULT_TURNS,
@@ -142,7 +142,8 @@ def test_loads_fast_and_decides_in_well_under_a_millisecond(encoder: Encoder) ->
 
 def test_weights_are_plain_json_for_the_bundled_data_and_model(encoder: Encoder) -> None:
     data = json.loads(DEFAULT_WEIGHTS.read_text())
-    assert data["model_id"] == encoder.model_id  # refit when the embedding model changes
+    # refit when the embedding weights change (the token bound does not cut any labelled turn)
+    assert weights_id(data["model_id"]) == weights_id(encoder.model_id)
     digest = hashlib.sha256(DEFAULT_TURNS.read_bytes()).hexdigest()[:16]
     assert data["trained_on"]["sha256"] == digest, "run scripts/fit_turn_classifier.py"
     again = TurnClassifier.from_dict(TurnClassifier.load().to_dict())
