@@ -1,6 +1,6 @@
 """Switchboard's one exception tree, and nothing else.
 
-Every error a client can see is a ``SwitchboardError``; a single handler (``app.http_errors``)
+Every error a client can see is a ``SwitchboardError``; a single handler (``app.http.errors``)
 turns it into the OpenAI error envelope ``{"error": {"message", "type", "param", "code"}}``.
 Adapters raise the ``UpstreamError`` branch and map provider status codes in one place each,
 chaining the cause with ``raise ... from exc``. Messages never carry provider keys.

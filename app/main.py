@@ -15,10 +15,10 @@ from fastapi import FastAPI
 from opentelemetry.trace import TracerProvider
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from app import http_errors
-from app.body_limit import BodyLimit
-from app.limits import LimitsScope, RequestLimits
+from app.http import errors as http_errors
+from app.http.body_limit import BodyLimit
 from app.pipeline.access import anonymous_notice
+from app.request_limits import LimitsScope, RequestLimits
 from app.services import start_services
 from app.settings import Settings, get_settings
 from routers import (

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from app import limits
+from app import request_limits as limits
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 
@@ -128,7 +128,8 @@ class ChatRequest(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _within_limits(cls, data: Any, handler: ModelWrapValidatorHandler[ChatRequest]) -> Any:
-        """The request's caps (``app.limits``): counts before anything is built, then text."""
+        """The request's caps (``app.request_limits``): counts before anything is built, then
+        text."""
         caps = limits.current()
         caps.check_shape(data)
         request = handler(data)

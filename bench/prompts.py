@@ -15,7 +15,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "routing"  # beside the repository
+SHARED = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "routing"
+)  # beside the repository
 DISTINCT_PREFIX = 40
 DEFAULT_FILES = (SHARED / "routerbench_train.jsonl", SHARED / "routerdc7_train.jsonl")
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.errors import AuthenticationError, NotFound, PermissionDenied
-from app.json_body import StrictJSONRoute
+from app.http.json_body import StrictJSONRoute
 from app.pipeline.access import bearer, same_secret
 from app.state import KEY_PREFIX, ApiKeyRecord, new_key
 from routers.deps import ServicesDep

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from app.errors import NotFound, UpstreamError
-from app.json_body import FastJSONResponse, StrictJSONRoute
+from app.http.json_body import FastJSONResponse, StrictJSONRoute
 from app.pipeline.completions import Call, Streamed
 from app.schemas import ChatChunk, ChatRequest, Usage
 from routers.deps import CallerDep, CompletionsDep

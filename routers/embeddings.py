@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.json_body import StrictJSONRoute
+from app.http.json_body import StrictJSONRoute
 from app.wire import embeddings
 from app.wire.embeddings import EmbeddingsBody
 from routers.deps import CallerDep, EmbeddingCallsDep

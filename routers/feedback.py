@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.json_body import StrictJSONRoute
+from app.http.json_body import StrictJSONRoute
 from app.pipeline.access import authenticate
 from app.selection.feedback import Verdict
 from routers.deps import FeedbackDep, SettingsDep, StoreDep

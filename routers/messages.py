@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.embedding.encoder import count_tokens as estimate_tokens
 from app.errors import UpstreamError
-from app.http_errors import ErrorShape
-from app.json_body import StrictJSONRoute
+from app.http.errors import ErrorShape
+from app.http.json_body import StrictJSONRoute
 from app.pipeline.completions import Call, Streamed
 from app.schemas import Usage
 from app.selection.capabilities import prompt_tokens

@@ -31,7 +31,7 @@ from app.glasses.turn import (
     parse_history,
     short_field,
 )
-from app.json_body import FastJSONResponse
+from app.http.json_body import FastJSONResponse
 from app.pipeline.access import Caller, authenticate, same_secret
 from app.pipeline.completions import Answer, Call
 from app.schemas import ChatMessage, RoutingPreferences

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.errors import UpstreamError
-from app.json_body import StrictJSONRoute
+from app.http.json_body import StrictJSONRoute
 from app.pipeline.completions import Call, Streamed
 from app.schemas import ChatMessage, Usage
 from app.wire import responses

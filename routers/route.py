@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.json_body import FastJSONResponse, StrictJSONRoute
+from app.http.json_body import FastJSONResponse, StrictJSONRoute
 from app.pipeline.completions import Call
 from app.schemas import ChatRequest
 from app.selection.selector import Decision

@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from pydantic import JsonValue
 
 from app.errors import AuthenticationError, NotFound, PermissionDenied
-from app.json_body import StrictJSONRoute
+from app.http.json_body import StrictJSONRoute
 from app.pipeline.access import same_secret
 from app.ui import pages, session
 from app.ui.catalog_view import catalog_status

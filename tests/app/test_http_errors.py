@@ -6,10 +6,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from app import http_errors
-from app.body_limit import BodyLimit
 from app.errors import RateLimited, SwitchboardError
-from app.http_errors import ErrorShape
+from app.http import errors as http_errors
+from app.http.body_limit import BodyLimit
+from app.http.errors import ErrorShape
 
 
 def _custom(error: SwitchboardError) -> dict[str, object]:

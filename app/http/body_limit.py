@@ -1,6 +1,6 @@
 """ASGI middleware that refuses request bodies over a size limit with a 413 error body.
 
-The body is in the shape of the API that owns the path (``app.http_errors.ErrorShape``).
+The body is in the shape of the API that owns the path (``app.http.errors.ErrorShape``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PayloadTooLarge
-from app.http_errors import ErrorShape, body_for
+from app.http.errors import ErrorShape, body_for
 
 
 class _TooLarge(Exception):

@@ -4,7 +4,7 @@ The OpenAI envelope ``{"error": {"message", "type", "param", "code"}}`` is the d
 with an error shape of its own (Anthropic's ``{"type": "error", "error": {...}}`` on
 ``/v1/messages``) registers an ``ErrorShape`` for its path prefix with ``install``; every error
 on those paths -- Switchboard's, FastAPI's validation errors, unknown routes, bugs, and the
-body-size middleware's 413 (``app.body_limit``) -- is then written in that shape, with the same
+body-size middleware's 413 (``app.http.body_limit``) -- is then written in that shape, with the same
 status and ``Retry-After`` header.
 """
 

@@ -1,0 +1,1 @@
+"""The HTTP edge: error envelopes, body and request limits, strict JSON parsing."""
