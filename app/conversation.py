@@ -15,19 +15,27 @@ Clients are stateless: they send the whole history each turn (OpenAI messages, o
 
 The fingerprint ignores system messages (the glasses resend a system prompt with the time in
 it) and collapses whitespace, so what a client echoes back matches what was answered.
+
+What else the turn carries is evidence for the classifier: a cheap look at the last user turn's
+own photo (``app.frame``; data URLs only, never fetched), and whether the system or developer
+messages give the user's local time and location (``/noa`` writes "The user's local time: ..."
+and "The user's location: ..."; other clients are recognised by a clock time, an ISO date or a
+"time"/"date"/"location" label), so that "what time is it?" is answered from them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 
 import numpy as np
 from pydantic import JsonValue
 
 from app.embedding_service import EmbeddingService
-from app.schemas import ChatMessage, ChatRequest
+from app.frame import FrameLook, look_at_data_url
+from app.schemas import ChatMessage, ChatRequest, ImagePart
 from app.state import StateStore
 from app.turns import PreviousTurn, TurnClassifier, TurnContext
 
@@ -46,6 +54,34 @@ class Turn:
     topic_changed: bool = False
     previous_model: str | None = None  # the model that answered the turn this one follows
     scores: dict[str, float] | None = None
+
+
+CONTEXT_CHARS = 4000
+"""How much of each system or developer message is searched for the client's time and place."""
+_CLIENT_TIME = re.compile(
+    r"\b(local time|current time|time now|date|time)\s*(is\b|:)|\btoday is\b"
+    r"|\b\d{1,2}:\d{2}\b|\b\d{4}-\d{2}-\d{2}\b",
+    re.IGNORECASE,
+)
+_CLIENT_PLACE = re.compile(
+    r"\b(location|located in|current city|coordinates|latitude)\b\s*(is|:)?", re.IGNORECASE
+)
+
+
+def client_context(messages: list[ChatMessage]) -> tuple[bool, bool]:
+    """Whether the system/developer messages give the user's local time, and their location."""
+    text = " ".join(m.text()[:CONTEXT_CHARS] for m in messages if m.role in ("system", "developer"))
+    return bool(_CLIENT_TIME.search(text)), bool(_CLIENT_PLACE.search(text))
+
+
+def photo_look(message: ChatMessage) -> FrameLook | None:
+    """The look at a message's first photo, if it is a data URL that can be read."""
+    if not isinstance(message.content, list):
+        return None
+    for part in message.content:
+        if isinstance(part, ImagePart):
+            return look_at_data_url(part.image_url.url)
+    return None
 
 
 def _conversational(messages: list[ChatMessage]) -> list[ChatMessage]:
@@ -104,12 +140,15 @@ class Conversations:
                 stored_model = remembered.get("model")
                 model = stored_model if isinstance(stored_model, str) else None
             else:
-                capabilities = await self._classify_alone(prior, users[:-1], previous_embedding)
+                capabilities = await self._classify_alone(
+                    prior, users[:-1], previous_embedding, client_context(request.messages)
+                )
                 model = None
             previous = [PreviousTurn(prior.text(), capabilities, model)]
-        decision = self.classifier.decide(
-            embedding, previous_embedding, TurnContext(last.text(), has_image, previous)
-        )
+        client_time, client_location = client_context(request.messages)
+        context = TurnContext(last.text(), has_image, previous, photo_look(last), client_time,
+                              client_location)  # fmt: skip
+        decision = self.classifier.decide(embedding, previous_embedding, context)
         return Turn(
             decision.capabilities,
             decision.followup,
@@ -119,7 +158,11 @@ class Conversations:
         )
 
     async def _classify_alone(
-        self, turn: ChatMessage, earlier: list[ChatMessage], embedding: np.ndarray
+        self,
+        turn: ChatMessage,
+        earlier: list[ChatMessage],
+        embedding: np.ndarray,
+        client: tuple[bool, bool],
     ) -> tuple[str, ...]:
         """An earlier turn's capabilities, judged with the one before it (one level deep)."""
         assert self.classifier is not None
@@ -129,12 +172,14 @@ class Conversations:
         if before is not None:
             before_embedding = await self.embeddings.embed(before.text())
             alone = self.classifier.decide(
-                before_embedding, None, TurnContext(before.text(), before.has_image(), [])
+                before_embedding,
+                None,
+                TurnContext(before.text(), before.has_image(), [], None, *client),
             )
             context_prev = [PreviousTurn(before.text(), alone.capabilities)]
         # Earlier turns' photos are usually not resent; judge them as if they had one.
         decided = self.classifier.decide(
-            embedding, before_embedding, TurnContext(turn.text(), True, context_prev)
+            embedding, before_embedding, TurnContext(turn.text(), True, context_prev, None, *client)
         )
         return decided.capabilities
 
