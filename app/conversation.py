@@ -19,8 +19,8 @@ it) and collapses whitespace, so what a client echoes back matches what was answ
 What else the turn carries is evidence for the classifier: a cheap look at the last user turn's
 own photo (``app.frame``; data URLs only, never fetched), and whether the system or developer
 messages give the user's local time and location (``/noa`` writes "The user's local time: ..."
-and "The user's location: ..."; other clients are recognised by a clock time, an ISO date or a
-"time"/"date"/"location" label), so that "what time is it?" is answered from them.
+and "The user's location: ..."; other clients are recognised by a clock time, an ISO date, or a
+"time:"/"date:"/"location:" label), so that "what time is it?" is answered from them.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ _CLIENT_TIME = re.compile(
     re.IGNORECASE,
 )
 _CLIENT_PLACE = re.compile(
-    r"\b(location|located in|current city|coordinates|latitude)\b\s*(is|:)?", re.IGNORECASE
+    r"\b(location|current city|coordinates)\s*(is\b|:)|\b(located in|latitude)\b", re.IGNORECASE
 )
 
 
@@ -128,6 +128,7 @@ class Conversations:
         if self.classifier is None:  # no classifier for this embedding model: images mean vision
             return Turn(("vision",) if has_image else ())
         users = [m for m in before if m.role == "user" and m.text().strip()]
+        client = client_context(request.messages)
         remembered = await self._recall(tenant, before) if users else None
         previous: list[PreviousTurn] = []
         previous_embedding = None
@@ -141,13 +142,11 @@ class Conversations:
                 model = stored_model if isinstance(stored_model, str) else None
             else:
                 capabilities = await self._classify_alone(
-                    prior, users[:-1], previous_embedding, client_context(request.messages)
+                    prior, users[:-1], previous_embedding, client
                 )
                 model = None
             previous = [PreviousTurn(prior.text(), capabilities, model)]
-        client_time, client_location = client_context(request.messages)
-        context = TurnContext(last.text(), has_image, previous, photo_look(last), client_time,
-                              client_location)  # fmt: skip
+        context = TurnContext(last.text(), has_image, previous, photo_look(last), *client)
         decision = self.classifier.decide(embedding, previous_embedding, context)
         return Turn(
             decision.capabilities,

@@ -49,10 +49,13 @@ either 1), so the defaults sit below 0.5 for ``vision`` and trade about two need
 calls for each blind answer avoided.
 
 **Measured.** ``bench/capabilities_cv.py`` trains on all sources but one and decides the
-left-out source's conversations turn by turn from its own earlier decisions, as in service; its
-table (and the README's) is the honest figure. The decision costs well under a millisecond after
-the embedding and never runs a vision model: the look at the photo reads a 1/8-scale thumbnail
-at most.
+left-out source's conversations turn by turn from its own earlier decisions, as in service, with
+thresholds chosen without the left-out source; its table (``docs/glasses_labels.md``) is the
+honest figure: exact set 0.81 pooled over the 21 left-out sources (always-vision 0.48), recall
+0.95 for ``vision`` and 0.86 for ``web_search``, below the issue's goal of 0.92 exact on traffic
+we did not write. The decision costs about 0.1 ms after the embedding (0.6 ms for a
+6,000-character prompt) and never runs a vision model: the look at the photo reads a JPEG's
+header, or a 1/8-scale thumbnail of a sparse one.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from app.embedding import load_encoder
 from app.frame import look_at
 from app.turns import CAPABILITIES, LabelledTurn, TurnClassifier, TurnContext, load_labelled_turns
 from scripts.fit_turn_classifier import (
+    ERROR_COSTS,
     TEXT_DIM,
     Table,
     choose_thresholds,
@@ -222,7 +223,7 @@ def main() -> None:
     if args.show_errors:
         show_errors(table, decided, args.show_errors)
     cost = error_cost(table, {i: _Said(d) for i, d in decided.items()})  # type: ignore[misc]
-    print(f"\nweighted errors per turn (missed vision 4, missed web_search 3, needless 1): "
+    print(f"\nweighted errors per turn ({', '.join(f'{k} {v:g}' for k, v in ERROR_COSTS.items())}): "
           f"{cost:.3f}; turns {len(truth)}")  # fmt: skip
     classifier = TurnClassifier.load()
     if args.routerdc.exists():
