@@ -1,148 +1,248 @@
-"""Cross-validated accuracy of the turn classifier (``app/selection/turns.py``) on the glasses set.
+"""How well the turn classifier (``app/turns.py``) decides turns written by someone else.
 
-5-fold CV grouped by conversation (no conversation is split across folds). Each held-out
-conversation is decided turn by turn, follow-ups inheriting the capabilities *predicted* for
-the turn before, as in service. The photos are generated first (``scripts/make_glasses_
-images.py``) and a turn has an image iff its file exists; the classifier never reads pixels.
+Leave one source out: for each source of ``app/data/glasses_turns.jsonl`` (each written
+independently, in its own style), fit the heads on all the other sources, choose the thresholds
+by cross-validation over those other sources in three groups of whole sources (so the left-out
+source never tunes anything), and
+decide the left-out source's conversations turn by turn, follow-ups inheriting the capabilities
+*predicted* for the turn before, as in service. The photos are generated first
+(``scripts/make_glasses_images.py``) and looked at as the service does (``app.selection.photo_look``).
 
-    .venv/bin/python bench/capabilities_cv.py [--nested] [--seeds 0 1 2]
+    .venv/bin/python bench/capabilities_cv.py [--fast] [--no-photo-look] [--routerdc PATH]
 
-``--nested`` also chooses the thresholds inside each outer training fold (inner grouped CV),
-so the threshold choice never sees the held-out conversations.
+Prints, per left-out source: exact-set accuracy, recall and precision of each capability, and the
+same turns decided by two baselines: always-vision (``vision`` whenever there is a photo) and a
+keyword rule. Then the shipped classifier on ordinary text prompts (how many it judges to need
+``web_search``: none should), and its decision time after the embedding. ``--fast`` uses the
+shipped thresholds instead of the nested choice (quicker, slightly optimistic);
+``--no-photo-look`` refits without reading the photos, to show what the look adds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import statistics
 import sys
 import time
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import GroupKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.selection.turns import CAPABILITIES, TurnClassifier, TurnDecision, load_labelled_turns
+from app.embedding.encoder import load_encoder
+from app.selection.photo_look import look_at
+from app.selection.turns import (
+    CAPABILITIES,
+    LabelledTurn,
+    TurnClassifier,
+    TurnContext,
+    load_labelled_turns,
+)
 from scripts.fit_turn_classifier import (
-    FOLDS,
+    ERROR_COSTS,
     TEXT_DIM,
     Table,
-    _grid,
     choose_thresholds,
-    cross_validate,
-    decide_rows,
-    fit,
+    combine_rows,
+    error_cost,
     fit_heads,
     load_table,
+    out_of_fold_scores,
+    score_rows,
+    source_folds,
+    source_group_folds,
 )
 from scripts.make_glasses_images import ensure_images
 
+ROUTERDC = Path("/work/shared/data/routing/routerdc7_train.jsonl")
+INNER_FOLDS = 3  # thresholds for each left-out source: sources of the rest in 3 groups
+Decided = dict[int, tuple[str, ...]]
 
-def scores(table: Table, decisions: dict[int, TurnDecision]) -> dict[str, float]:
-    """Accuracy, recall and precision per capability; exact set; follow-up and topic change."""
-    rows = sorted(decisions)
-    turns = [table.turns[i] for i in rows]
-    out: dict[str, float] = {}
+_SEEING = re.compile(
+    r"\b(this|that|these|those|here|look|looking|see|read|describe|front of me|which one|"
+    r"how many|colou?r|sign|label|menu|screen|picture|photo)\b"
+)
+_FRESH = re.compile(
+    r"\b(weather|rain|forecast|news|today|tonight|tomorrow|now|open|close|closes|hours|price|"
+    r"stock|shares?|score|game|match|traffic|delay|delayed|train|bus|flight|near|nearby|latest|"
+    r"current|currently|this week|weekend|reviews?|tickets?|playing|showing)\b"
+)
+
+
+def keyword_rule(turn: LabelledTurn) -> tuple[str, ...]:
+    """The baseline a keyword list gives: each turn on its own words, no conversation."""
+    text = turn.text.lower()
+    vision = turn.has_image and bool(_SEEING.search(text))
+    return tuple(c for c, on in zip(CAPABILITIES, (vision, bool(_FRESH.search(text))), strict=True)
+                 if on)  # fmt: skip
+
+
+def always_vision(turn: LabelledTurn) -> tuple[str, ...]:
+    return ("vision",) if turn.has_image else ()
+
+
+def metrics(turns: list[LabelledTurn], said: list[tuple[str, ...]]) -> dict[str, float]:
+    out = {"turns": float(len(turns))}
+    out["exact"] = float(
+        np.mean([set(s) == set(t.labels) for t, s in zip(turns, said, strict=True)])
+    )
     for c in CAPABILITIES:
         truth = np.array([c in t.labels for t in turns])
-        said = np.array([c in decisions[i].capabilities for i in rows])
-        out[f"{c} accuracy"] = float(np.mean(truth == said))
-        out[f"{c} recall"] = float(said[truth].mean()) if truth.any() else 1.0
-        out[f"{c} precision"] = float(truth[said].mean()) if said.any() else 1.0
-    exact = np.array(
-        [set(decisions[i].capabilities) == set(t.labels) for i, t in zip(rows, turns, strict=True)]
-    )
-    later = np.array([t.index > 0 for t in turns])
-    followup = np.array([t.followup for t in turns])
-    out["exact set"] = float(exact.mean())
-    out["exact set, first turns"] = float(exact[~later].mean())
-    out["exact set, follow-ups"] = float(exact[followup].mean())
-    out["exact set, no photo"] = float(exact[[not t.has_image for t in turns]].mean())
-    said_f = np.array([decisions[i].followup for i in rows])
-    out["follow-up accuracy"] = float(np.mean(said_f[later] == followup[later]))
-    out["follow-up recall"] = float(said_f[followup].mean())
-    out["follow-up precision"] = float(followup[said_f].mean()) if said_f.any() else 1.0
-    topic = np.array([t.topic_changed for t in turns])
-    said_t = np.array([decisions[i].topic_changed for i in rows])
-    out["topic_changed accuracy"] = float(np.mean(said_t[later] == topic[later]))
-    out["topic_changed recall"] = float(said_t[topic].mean())
+        got = np.array([c in s for s in said])
+        out[f"{c} recall"] = float(got[truth].mean()) if truth.any() else float("nan")
+        out[f"{c} precision"] = float(truth[got].mean()) if got.any() else float("nan")
     return out
 
 
-def nested(table: Table, seed: int) -> dict[int, TurnDecision]:
-    """Outer grouped CV; thresholds chosen by an inner grouped CV on each outer training part."""
-    decisions: dict[int, TurnDecision] = {}
-    outer = GroupKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
-    for train, test in outer.split(table.x, groups=table.groups):
-        train_turns = [table.turns[i] for i in train]
-        inner = Table(
-            train_turns,
-            table.embeddings[train],
-            table.model_id,
-            table.x[train],
-            table.xf[train],
-            np.array([i - 1 if t.index else -1 for i, t in enumerate(train_turns)]),
-            table.labels[train],
-        )
-        thresholds = choose_thresholds(inner, cross_validate(inner, _grid(), seed=seed))
-        heads = fit_heads(table, np.asarray(train, dtype=np.int64))
+def loso(table: Table, fast: bool) -> Decided:
+    """Every turn decided by heads fitted without its source (thresholds: see the docstring)."""
+    shipped = TurnClassifier.load().thresholds
+    decided: Decided = {}
+    for train, test in source_folds(table):
+        heads = fit_heads(table, train)
+        if fast:
+            thresholds = shipped
+        else:
+            inner = table.subset(train)
+            scores, tests = out_of_fold_scores(inner, source_group_folds(inner, INNER_FOLDS))
+            thresholds = choose_thresholds(inner, scores, tests)
         classifier = TurnClassifier(heads, TEXT_DIM, thresholds, table.model_id)
-        decisions.update(decide_rows(classifier, table, np.sort(test)))
-    return decisions
+        rows = np.sort(test)
+        decisions = combine_rows(classifier, table, rows, score_rows(heads, table, rows))
+        decided.update({i: d.capabilities for i, d in decisions.items()})
+        source = table.turns[int(rows[0])].source
+        print(f"  left out {source}: thresholds {thresholds}", file=sys.stderr)
+    return decided
 
 
-def latency(table: Table) -> tuple[float, float, float]:
-    """Load time of the bundled weights, and median / p99 of one ``decide`` call (ms)."""
-    start = time.perf_counter()
-    classifier = TurnClassifier.load()
-    load_ms = 1000 * (time.perf_counter() - start)
-    times = []
-    rows = np.arange(len(table.turns), dtype=np.int64)
-    for _ in range(3):
+def table_of(table: Table, decided: Decided) -> None:
+    rules: dict[str, Callable[[LabelledTurn], tuple[str, ...]]] = {
+        "always-vision": always_vision,
+        "keyword": keyword_rule,
+    }
+    head = ("| left out | turns | exact | vision R / P | web_search R / P | always-vision exact "
+            "(vision R) | keyword exact |")  # fmt: skip
+    print(head)
+    print("|---|---|---|---|---|---|---|")
+    groups = {s: np.flatnonzero(table.sources == s) for s in dict.fromkeys(table.sources.tolist())}
+    groups["all (pooled)"] = np.arange(len(table.turns))
+    groups["all but original"] = np.flatnonzero(table.sources != "original")
+    for name, rows in groups.items():
+        turns = [table.turns[i] for i in rows]
+        m = metrics(turns, [decided[i] for i in rows])
+        base = {k: metrics(turns, [rule(t) for t in turns]) for k, rule in rules.items()}
+        print(
+            f"| {name} | {len(turns)} | {m['exact']:.3f} "
+            f"| {m['vision recall']:.2f} / {m['vision precision']:.2f} "
+            f"| {m['web_search recall']:.2f} / {m['web_search precision']:.2f} "
+            f"| {base['always-vision']['exact']:.3f} ({base['always-vision']['vision recall']:.2f}) "
+            f"| {base['keyword']['exact']:.3f} |"
+        )
+
+
+def show_errors(table: Table, decided: Decided, limit: int) -> None:
+    for source in dict.fromkeys(table.sources.tolist()):
+        wrong = [i for i in np.flatnonzero(table.sources == source)
+                 if set(decided[i]) != set(table.turns[i].labels)]  # fmt: skip
+        print(f"\n{source}: {len(wrong)} wrong")
+        for i in wrong[:limit]:
+            t = table.turns[i]
+            before = table.turns[i - 1].text[:40] if t.index else ""
+            print(f"  said {'+'.join(decided[i]) or '-':18s} truth {'+'.join(t.labels) or '-':18s}"
+                  f"{'F' if t.followup else ' '} {t.frame[:1]} {t.text[:70]!r}  <- {before!r}")  # fmt: skip
+
+
+def text_prompts(path: Path, start: int, stop: int) -> list[str]:
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line)["prompt"] for k, line in enumerate(lines) if start <= k < stop]
+
+
+def web_search_on_text(classifier: TurnClassifier, path: Path) -> None:
+    """How many ordinary text prompts (no photo, no client context) get ``web_search``."""
+    encoder = load_encoder()
+    for start, stop in ((0, 600), (600, 10**9)):
+        prompts = text_prompts(path, start, stop)
+        if not prompts:
+            continue
+        vectors = encoder.encode(prompts)
+        flagged = [p for p, v in zip(prompts, vectors, strict=True)
+                   if "web_search" in classifier.decide(v, None, TurnContext(p, False)).capabilities]  # fmt: skip
+        print(f"\n{path.name} prompts {start}-{start + len(prompts) - 1}: "
+              f"{len(flagged)} of {len(prompts)} judged to need web_search")  # fmt: skip
+        for prompt in flagged[:5]:
+            print(f"  - {prompt[:110]!r}")
+
+
+def timing(classifier: TurnClassifier, table: Table, path: Path) -> None:
+    """Median / p99 of decide() after the embedding, and of the look at a photo (ms)."""
+    turns, rows = table.turns, range(len(table.turns))
+    long_texts = text_prompts(path, 0, 200) if path.exists() else []
+    cases = [(t.text, table.embeddings[i]) for i, t in zip(rows, turns, strict=True)]
+    cases += [(p * (1 + 6000 // max(1, len(p))), table.embeddings[0]) for p in long_texts[:50]]
+    for label, chunk in (
+        ("glasses turns", cases[: len(turns)]),
+        ("6,000+ char prompts", cases[len(turns) :]),
+    ):
+        if not chunk:
+            continue
+        times = []
+        for text, vector in chunk:
+            context = TurnContext(text, True, [], None, True, True)
+            start = time.perf_counter()
+            classifier.decide(vector, vector, context)
+            times.append(1000 * (time.perf_counter() - start))
+        times.sort()
+        print(f"decide() after the embedding, {label}: median {statistics.median(times):.3f} ms, "
+              f"p99 {times[int(0.99 * (len(times) - 1))]:.3f} ms")  # fmt: skip
+    photos = [p for p in ensure_images(turns) if p is not None]
+    looks = []
+    for photo in photos:
+        data = photo.read_bytes()
         start = time.perf_counter()
-        decide_rows(classifier, table, rows)
-        times.append((time.perf_counter() - start) / len(rows))
-    per_turn = 1000 * np.array(times)
-    return load_ms, float(np.median(per_turn)), float(per_turn.max())
+        look_at(data)
+        looks.append(1000 * (time.perf_counter() - start))
+    looks.sort()
+    print(f"look at the photo ({len(looks)} generated JPEGs): median {statistics.median(looks):.3f} ms, "
+          f"p99 {looks[int(0.99 * (len(looks) - 1))]:.3f} ms")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--nested", action="store_true", help="also run nested CV (slower)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--fast", action="store_true", help="shipped thresholds, no nesting")
+    parser.add_argument("--no-photo-look", action="store_true", help="refit without the look")
+    parser.add_argument("--routerdc", type=Path, default=ROUTERDC)
+    parser.add_argument("--show-errors", type=int, default=0, metavar="N",
+                        help="print up to N wrongly decided turns per source")  # fmt: skip
     args = parser.parse_args()
     turns = load_labelled_turns()
-    images = ensure_images(turns)
-    turns = [replace(t, has_image=images[i] is not None) for i, t in enumerate(turns)]
-    table = load_table(turns)
-    print(
-        f"{len(turns)} turns in {len(set(table.groups))} conversations; "
-        f"{sum(t.has_image for t in turns)} with a photo, "
-        f"{sum(bool(t.labels) for t in turns)} needing a capability, "
-        f"{sum(t.followup for t in turns)} follow-ups, "
-        f"{sum(t.topic_changed for t in turns)} topic changes"
-    )
-    columns: dict[str, dict[str, float]] = {}
-    for seed in args.seeds:
-        if seed == 0:
-            classifier, decisions = fit(table)
-            print(f"thresholds (CV-chosen, shipped): {classifier.thresholds}")
-        else:
-            by = cross_validate(table, [TurnClassifier.load().thresholds], seed=seed)
-            decisions = next(iter(by.values()))
-        columns[f"CV seed {seed}"] = scores(table, decisions)
-        if args.nested:
-            columns[f"nested seed {seed}"] = scores(table, nested(table, seed))
-    names = list(next(iter(columns.values())))
-    print(f"\n{'':28s}" + "".join(f"{c:>16s}" for c in columns))
-    for name in names:
-        print(f"{name:28s}" + "".join(f"{columns[c][name]:16.3f}" for c in columns))
-    load_ms, median_ms, worst_ms = latency(table)
-    print(
-        f"\nload {load_ms:.1f} ms; decide() after the embedding: "
-        f"median {median_ms:.3f} ms per turn (worst of 3 passes {worst_ms:.3f} ms)"
-    )
+    table = load_table(turns, photos=not args.no_photo_look)
+    print(f"{len(turns)} turns in {len(set(table.groups))} conversations from "
+          f"{len(set(table.sources.tolist()))} sources; {sum(t.has_image for t in turns)} "
+          "with a photo\n")  # fmt: skip
+    decided = loso(table, args.fast)
+    print("Leave one source out (heads fitted on the other sources; R = recall, P = precision):\n")
+    table_of(table, decided)
+    truth = {i: t.labels for i, t in enumerate(turns)}
+    if args.show_errors:
+        show_errors(table, decided, args.show_errors)
+    cost = error_cost(table, {i: _Said(d) for i, d in decided.items()})  # type: ignore[misc]
+    print(f"\nweighted errors per turn ({', '.join(f'{k} {v:g}' for k, v in ERROR_COSTS.items())}): "
+          f"{cost:.3f}; turns {len(truth)}")  # fmt: skip
+    classifier = TurnClassifier.load()
+    if args.routerdc.exists():
+        web_search_on_text(classifier, args.routerdc)
+    print()
+    timing(classifier, table, args.routerdc)
+
+
+class _Said:
+    """A decision's capabilities, for :func:`error_cost`."""
+
+    def __init__(self, capabilities: tuple[str, ...]) -> None:
+        self.capabilities = capabilities
 
 
 if __name__ == "__main__":

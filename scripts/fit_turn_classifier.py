@@ -2,19 +2,22 @@
 
     .venv/bin/python scripts/fit_turn_classifier.py [--turns PATH] [--out PATH]
 
-Three logistic-regression heads on the labelled glasses conversations (sklearn, L2,
-class-balanced; only their numbers are shipped):
+Five logistic-regression heads on the labelled glasses conversations (sklearn, L2,
+class-balanced; only their numbers are shipped). Features: the turn's embedding, its hashed
+n-grams and the look at its generated photo (``scripts/make_glasses_images.py``).
 
-- ``vision`` / ``web_search``: trained on what a turn's own words ask for, i.e. on
+- ``vision`` / ``web_search``: what a turn's own words ask for, without the client's context
+  (a "what time is it?" answered from the client's clock still *asks* for a fresh fact), on
   self-contained turns and on the follow-ups that do not inherit that capability (a follow-up
-  whose previous turn already needs it says nothing about its own words). ``vision`` only
-  learns from turns with a photo: without one the label is forced off.
-- ``followup``: turns with a previous turn; features are the turn, the previous embedding and
-  their cosine similarity.
+  whose previous turn already needs it says nothing about its own words). ``vision`` only learns
+  from turns with a photo.
+- ``asks_time`` / ``asks_place``: the turn asks for the current time or date / the user's place.
+- ``followup``: turns with a previous turn; the turn, the previous embedding and their cosine.
 
-The thresholds are chosen by 5-fold cross-validation grouped by conversation: each held-out
-conversation is decided turn by turn, follow-ups inheriting the *predicted* capabilities of
-the turn before, exactly as in service. Deterministic: fixed folds, lbfgs, rounded weights.
+The thresholds minimise the weighted error count of ``ERROR_COSTS`` (a missed vision is the
+worst error) over out-of-fold decisions, leaving one *source* out at a time: each held-out
+conversation decided turn by turn, follow-ups inheriting the *predicted* capabilities of the turn
+before, exactly as in service. Deterministic: fixed folds, lbfgs, rounded weights.
 """
 
 from __future__ import annotations
@@ -30,11 +33,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.embedding.encoder import Backend, Vectors, load_encoder
 from app.offline.crossval import embed_cached
+from app.selection.photo_look import look_at
+from app.selection.turn_text import word_features, words_of
 from app.selection.turns import (
     CAPABILITIES,
     DEFAULT_TURNS,
@@ -47,21 +51,33 @@ from app.selection.turns import (
     TurnContext,
     TurnDecision,
     capability_features,
+    evidence_vector,
     followup_features,
     load_labelled_turns,
-    text_features,
 )
+from scripts.make_glasses_images import ensure_images
 
-TEXT_DIM = 4096  # hashed n-gram buckets; 2048 loses 0.6 point of exact accuracy, 8192 gains none
-C_CAPABILITY = 10.0  # inverse L2 strength; 3-30 are within 0.5 point in grouped CV
+TEXT_DIM = 4096  # hashed n-gram buckets
+C_CAPABILITY = 10.0  # inverse L2 strength
 C_FOLLOWUP = 3.0
-FOLDS = 5
-SEED = 0
-GRID_FOLLOWUP = (0.4, 0.5, 0.6)
-GRID_ADDED = (0.5, 0.6, 0.7, 0.8, 0.9)
+ERROR_COSTS = {"missed vision": 2.0, "missed web_search": 1.5, "needless": 1.0}
+"""A blind answer is the worst error, stale facts next, a needless capability (cost and latency,
+a still-right answer) the least. Heavier weights on the misses buy a little recall with a lot of
+exact accuracy (``bench/capabilities_cv.py`` shows both)."""
+GRID = {
+    "vision": (0.2, 0.3, 0.4, 0.5),
+    "web_search": (0.3, 0.4, 0.5, 0.6),
+    "added": (0.4, 0.5, 0.6, 0.7),
+    "followup": (0.3, 0.4, 0.5),
+    "context": (0.5, 0.7),
+}
 GRID_TOPIC = tuple(round(0.05 * i, 2) for i in range(1, 13))
+UNREAD_SHARE = 0.2
+"""Share of photo turns fitted as if their photo could not be looked at (an image URL, a format
+not looked at): in service those decide without the look, and must not lean towards vision."""
 
 Rows = NDArray[np.int64]
+Scores = dict[int, dict[str, float]]
 
 
 @dataclass
@@ -74,25 +90,48 @@ class Table:
     x: NDArray[np.float32]  # capability features
     xf: NDArray[np.float32]  # follow-up features (zeros without a previous turn)
     previous: Rows  # row of the previous turn, -1 for a first turn
-    labels: NDArray[np.bool_]  # (n, len(CAPABILITIES))
+    labels: NDArray[np.bool_]  # (n, len(CAPABILITIES)), with the client's context applied
 
     @property
     def groups(self) -> list[str]:
         return [t.conversation for t in self.turns]
+
+    @property
+    def sources(self) -> NDArray[np.str_]:
+        return np.array([t.source or "unnamed" for t in self.turns])
+
+    def subset(self, rows: Rows) -> Table:
+        """The turns of ``rows`` (whole conversations, in order) as a table of their own."""
+        rows = np.sort(rows)
+        position = {int(r): i for i, r in enumerate(rows)}
+        previous = np.array([position.get(int(p), -1) for p in self.previous[rows]])
+        return Table([self.turns[i] for i in rows], self.embeddings[rows], self.model_id,
+                     self.x[rows], self.xf[rows], previous, self.labels[rows])  # fmt: skip
 
 
 def load_table(
     turns: list[LabelledTurn] | None = None,
     cache_dir: Path | None = None,
     backend: Backend = "auto",
+    photos: bool = True,
 ) -> Table:
+    """Embeddings, n-grams and photo looks of ``turns`` (``photos=False``: photos left unread)."""
     turns = turns if turns is not None else load_labelled_turns()
     encoder = load_encoder(backend=backend, cache_dir=cache_dir)
     embeddings = embed_cached(encoder, [t.text for t in turns], cache_dir)
+    images = ensure_images(turns) if photos else [None] * len(turns)
+    looks = [
+        look_at(p.read_bytes()) if p is not None and not _unread(t) else None
+        for p, t in zip(images, turns, strict=True)
+    ]
     x = np.vstack(
         [
-            capability_features(e, text_features(t.text, TEXT_DIM))
-            for e, t in zip(embeddings, turns, strict=True)
+            capability_features(
+                e,
+                word_features(t.text, TEXT_DIM),
+                evidence_vector(look, not t.index and len(words_of(t.text)) <= 5),
+            )
+            for e, t, look in zip(embeddings, turns, looks, strict=True)
         ]
     )
     previous = np.array([i - 1 if t.index else -1 for i, t in enumerate(turns)], dtype=np.int64)
@@ -104,16 +143,41 @@ def load_table(
     return Table(turns, embeddings, encoder.model_id, x, xf, previous, labels)
 
 
+def _unread(turn: LabelledTurn) -> bool:
+    """The deterministic ``UNREAD_SHARE`` of turns whose photo is left unread."""
+    key = f"unread:{turn.conversation}:{turn.index}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") < UNREAD_SHARE * 2**64
+
+
+def own_targets(table: Table) -> NDArray[np.bool_]:
+    """What each turn's words need without the client's context (the capability heads' target).
+
+    The inverse of the context rule in ``TurnClassifier.combine``: a time question answered from
+    the client's clock still needs ``web_search`` by its words, a "where am I?" answered from its
+    location ``vision`` (with a photo).
+    """
+    targets = table.labels.copy()
+    for i, t in enumerate(table.turns):
+        if t.asks == "time" and t.client_time:
+            targets[i, CAPABILITIES.index("web_search")] = True
+        if t.asks == "place" and t.client_location and t.has_image:
+            targets[i, CAPABILITIES.index("vision")] = True
+    return targets
+
+
 def _logistic(x: NDArray[np.float32], y: NDArray[np.bool_], c: float) -> LinearHead:
+    if y.all() or not y.any():  # one class only (a tiny fold): a constant head
+        return LinearHead(np.zeros(x.shape[1], dtype=np.float32), 10.0 if y.all() else -10.0)
     model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
     model.fit(x, y)
     return LinearHead(model.coef_[0].astype(np.float32), float(model.intercept_[0]))
 
 
 def fit_heads(table: Table, rows: Rows) -> dict[str, LinearHead]:
-    """The three heads fitted on ``rows`` (whole conversations)."""
+    """The five heads fitted on ``rows`` (whole conversations)."""
     followup = np.array([t.followup for t in table.turns])
     image = np.array([t.has_image for t in table.turns])
+    targets = own_targets(table)
     prev = np.where(table.previous >= 0, table.previous, 0)
     heads = {}
     for j, capability in enumerate(CAPABILITIES):
@@ -122,46 +186,65 @@ def fit_heads(table: Table, rows: Rows) -> dict[str, LinearHead]:
         if capability == "vision":
             own &= image
         use = rows[own[rows]]
-        heads[capability] = _logistic(table.x[use], table.labels[use, j], C_CAPABILITY)
+        heads[capability] = _logistic(table.x[use], targets[use, j], C_CAPABILITY)
+    for name, asked in (("asks_time", "time"), ("asks_place", "place")):
+        y = np.array([t.asks == asked for t in table.turns])
+        heads[name] = _logistic(table.x[rows], y[rows], C_CAPABILITY)
     later = rows[table.previous[rows] >= 0]
     heads["followup"] = _logistic(table.xf[later], followup[later], C_FOLLOWUP)
     return heads
 
 
-def decide_rows(classifier: TurnClassifier, table: Table, rows: Rows) -> dict[int, TurnDecision]:
-    """Decide ``rows`` (whole conversations, in order) as the service would, turn by turn."""
+def _context(turn: LabelledTurn, history: list[PreviousTurn]) -> TurnContext:
+    return TurnContext(turn.text, turn.has_image, history, None, turn.client_time,
+                       turn.client_location)  # fmt: skip
+
+
+def score_rows(heads: dict[str, LinearHead], table: Table, rows: Rows) -> Scores:
+    """Every head's probability for ``rows`` (threshold-free: the true previous turn is used)."""
+    x_heads = {n: h for n, h in heads.items() if n != "followup"}
+    out: Scores = {}
+    for i in rows.tolist():
+        scores = {name: head.probability(table.x[i]) for name, head in x_heads.items()}
+        p = int(table.previous[i])
+        if p >= 0:
+            scores["similarity"] = float(table.xf[i, -1])
+            scores["followup"] = heads["followup"].probability(table.xf[i])
+        out[i] = scores
+    return out
+
+
+def combine_rows(
+    classifier: TurnClassifier, table: Table, rows: Rows, scores: Scores
+) -> dict[int, TurnDecision]:
+    """Decide ``rows`` (whole conversations, in order) turn by turn from precomputed scores."""
     decisions: dict[int, TurnDecision] = {}
     history: list[PreviousTurn] = []
     for i in rows.tolist():
         turn = table.turns[i]
         if turn.index == 0:
             history = []
-        previous = table.embeddings[i - 1] if history else None
-        context = TurnContext(turn.text, turn.has_image, list(history))
-        decision = classifier.decide(table.embeddings[i], previous, context)
+        decision = classifier.combine(scores[i], _context(turn, history))
         decisions[i] = decision
         history.append(PreviousTurn(turn.text, decision.capabilities, None))
     return decisions
 
 
-def _grid() -> list[Thresholds]:
-    return [
-        Thresholds(followup=f, added=a) for f, a in itertools.product(GRID_FOLLOWUP, GRID_ADDED)
-    ]
+def decide_rows(classifier: TurnClassifier, table: Table, rows: Rows) -> dict[int, TurnDecision]:
+    """Decide ``rows`` (whole conversations, in order) as the service would, turn by turn."""
+    return combine_rows(classifier, table, rows, score_rows(classifier.heads, table, rows))
 
 
-def cross_validate(
-    table: Table, grid: list[Thresholds], folds: int = FOLDS, seed: int = SEED
-) -> dict[Thresholds, dict[int, TurnDecision]]:
-    """Out-of-fold decisions of every turn, for each thresholds setting of ``grid``."""
-    out: dict[Thresholds, dict[int, TurnDecision]] = {t: {} for t in grid}
-    splitter = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, test in splitter.split(table.x, groups=table.groups):
-        heads = fit_heads(table, np.asarray(train, dtype=np.int64))
-        for thresholds in grid:
-            classifier = TurnClassifier(heads, TEXT_DIM, thresholds, table.model_id)
-            out[thresholds].update(decide_rows(classifier, table, np.sort(test)))
-    return out
+def error_cost(table: Table, decisions: dict[int, TurnDecision]) -> float:
+    """Mean weighted error count per turn (``ERROR_COSTS``)."""
+    total = 0.0
+    for i, d in decisions.items():
+        truth = set(table.turns[i].labels)
+        said = set(d.capabilities)
+        total += ERROR_COSTS["missed vision"] * ("vision" in (truth - said))
+        total += ERROR_COSTS["missed web_search"] * ("web_search" in (truth - said))
+        total += ERROR_COSTS["needless"] * len(said - truth)
+    return total / max(1, len(decisions))
 
 
 def exact_accuracy(table: Table, decisions: dict[int, TurnDecision]) -> float:
@@ -170,50 +253,87 @@ def exact_accuracy(table: Table, decisions: dict[int, TurnDecision]) -> float:
     )
 
 
-def with_topic_threshold(
-    decisions: dict[int, TurnDecision], threshold: float
-) -> dict[int, TurnDecision]:
-    """The same decisions with ``topic_changed`` recomputed for another similarity threshold."""
-    return {
-        i: replace(
-            d,
-            topic_changed="similarity" in d.scores
-            and not d.followup
-            and d.scores["similarity"] < threshold,
-        )
-        for i, d in decisions.items()
-    }
+def grid() -> list[Thresholds]:
+    names = list(GRID)
+    return [
+        Thresholds(**dict(zip(names, v, strict=True))) for v in itertools.product(*GRID.values())
+    ]
 
 
-def choose_thresholds(
-    table: Table, by_thresholds: dict[Thresholds, dict[int, TurnDecision]]
-) -> Thresholds:
-    """Best exact-set accuracy (ties: the lower thresholds), then the best topic threshold."""
-    best = max(
-        by_thresholds,
-        key=lambda t: (round(exact_accuracy(table, by_thresholds[t]), 6), -t.followup, -t.added),
-    )
-    decisions = by_thresholds[best]
-    later = [i for i, t in enumerate(table.turns) if t.index]
+def out_of_fold_scores(table: Table, folds: list[tuple[Rows, Rows]]) -> tuple[Scores, list[Rows]]:
+    """Scores of every test row from heads fitted on its fold's training rows."""
+    scores: Scores = {}
+    for train, test in folds:
+        scores.update(score_rows(fit_heads(table, train), table, np.sort(test)))
+    return scores, [np.sort(test) for _, test in folds]
+
+
+def source_folds(table: Table, rows: Rows | None = None) -> list[tuple[Rows, Rows]]:
+    """Leave one source out, over ``rows`` (default all)."""
+    rows = np.arange(len(table.turns), dtype=np.int64) if rows is None else rows
+    sources = table.sources[rows]
+    return [(rows[sources != s], rows[sources == s]) for s in dict.fromkeys(sources.tolist())]
+
+
+def source_group_folds(table: Table, k: int) -> list[tuple[Rows, Rows]]:
+    """``k`` folds of whole sources, largest first into the emptiest fold (deterministic)."""
+    sizes: dict[str, int] = {}
+    for source in table.sources.tolist():
+        sizes[source] = sizes.get(source, 0) + 1
+    folds: list[list[str]] = [[] for _ in range(min(k, len(sizes)))]
+    load = [0] * len(folds)
+    for source in sorted(sizes, key=lambda s: (-sizes[s], s)):
+        j = load.index(min(load))
+        folds[j].append(source)
+        load[j] += sizes[source]
+    rows = np.arange(len(table.turns), dtype=np.int64)
+    inside = [np.isin(table.sources, fold) for fold in folds]
+    return [(rows[~mask], rows[mask]) for mask in inside]
+
+
+def choose_thresholds(table: Table, scores: Scores, tests: list[Rows]) -> Thresholds:
+    """Least weighted error (ties: higher exact accuracy, then lower thresholds); then topic."""
+    heads: dict[str, LinearHead] = {}  # combine() reads only the thresholds
+
+    def decided(thresholds: Thresholds) -> dict[int, TurnDecision]:
+        classifier = TurnClassifier(heads, TEXT_DIM, thresholds, table.model_id)
+        out: dict[int, TurnDecision] = {}
+        for test in tests:
+            out.update(combine_rows(classifier, table, test, scores))
+        return out
+
+    def key(thresholds: Thresholds) -> tuple[float, ...]:
+        d = decided(thresholds)
+        values = [getattr(thresholds, n) for n in GRID]
+        return (round(-error_cost(table, d), 6), round(exact_accuracy(table, d), 6),
+                *[-v for v in values])  # fmt: skip
+
+    best = max(grid(), key=key)
+    decisions = decided(best)
+    later = [i for i in decisions if table.turns[i].index]
 
     def topic_accuracy(threshold: float) -> float:
-        changed = with_topic_threshold(decisions, threshold)
-        return float(
-            np.mean([changed[i].topic_changed == table.turns[i].topic_changed for i in later])
-        )
+        return float(np.mean([
+            ("similarity" in scores[i] and not decisions[i].followup
+             and scores[i]["similarity"] < threshold) == table.turns[i].topic_changed
+            for i in later
+        ]))  # fmt: skip
 
     topic = max(GRID_TOPIC, key=lambda s: (round(topic_accuracy(s), 6), -s))
     return replace(best, topic_similarity=topic)
 
 
 def fit(table: Table) -> tuple[TurnClassifier, dict[int, TurnDecision]]:
-    """The shipped classifier (heads on all turns, CV-chosen thresholds) and its CV decisions."""
-    by_thresholds = cross_validate(table, _grid())
-    thresholds = choose_thresholds(table, by_thresholds)
-    plain = replace(thresholds, topic_similarity=Thresholds().topic_similarity)
-    decisions = with_topic_threshold(by_thresholds[plain], thresholds.topic_similarity)
+    """The shipped classifier (heads on all turns, thresholds chosen leaving one source out)
+    and its leave-one-source-out decisions under those thresholds."""
+    scores, tests = out_of_fold_scores(table, source_folds(table))
+    thresholds = choose_thresholds(table, scores, tests)
     rows = np.arange(len(table.turns), dtype=np.int64)
-    return TurnClassifier(fit_heads(table, rows), TEXT_DIM, thresholds, table.model_id), decisions
+    classifier = TurnClassifier(fit_heads(table, rows), TEXT_DIM, thresholds, table.model_id)
+    decisions: dict[int, TurnDecision] = {}
+    for test in tests:
+        decisions.update(combine_rows(classifier, table, test, scores))
+    return classifier, decisions
 
 
 def main() -> None:
@@ -227,8 +347,10 @@ def main() -> None:
     data["trained_on"] = {
         "turns": len(table.turns),
         "conversations": len(set(table.groups)),
+        "sources": sorted(set(table.sources.tolist())),
         "sha256": hashlib.sha256(args.turns.read_bytes()).hexdigest()[:16],
-        "cv_exact_accuracy": round(exact_accuracy(table, decisions), 4),
+        "loso_exact_accuracy": round(exact_accuracy(table, decisions), 4),
+        "loso_error_cost": round(error_cost(table, decisions), 4),
     }
     args.out.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
     print(f"wrote {args.out}: thresholds {classifier.thresholds}, {data['trained_on']}")

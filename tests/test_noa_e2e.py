@@ -147,6 +147,14 @@ def test_a_conversation_keeps_its_capability_on_follow_ups_and_reports_a_new_top
     assert topic_changes == [False, False, True]
 
 
+def test_the_time_is_answered_from_the_time_the_app_sent_not_searched(service: str) -> None:
+    reply = ask(service, files={"image": ("p.jpg", photo("a street"), "image/jpeg")},
+                prompt="what time is it", messages="[]", location="Oslo, Norway",
+                time="Tue 25 Nov 2026 10:15")  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["debug"]["capabilities_used"] == []
+
+
 def test_promptless_turns_describe_the_photo(service: str) -> None:
     reply = ask(service, files={"image": ("p.jpg", photo(), "image/jpeg")}, promptless="true")
     assert reply.status_code == 200, reply.text

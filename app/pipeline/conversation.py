@@ -15,19 +15,28 @@ Clients are stateless: they send the whole history each turn (OpenAI messages, o
 
 The fingerprint ignores system messages (the glasses resend a system prompt with the time in
 it) and collapses whitespace, so what a client echoes back matches what was answered.
+
+What else the turn carries is evidence for the classifier: a cheap look at the last user turn's
+own photo (``app.selection.photo_look``; data URLs only, never fetched), and whether the system
+or developer messages give the user's local time and location (``/noa`` writes "The user's
+local time: ..." and "The user's location: ..."; other clients are recognised by a clock time,
+an ISO date, or a "time:"/"date:"/"location:" label), so that "what time is it?" is answered
+from them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 
 import numpy as np
 from pydantic import JsonValue
 
 from app.embedding.batcher import EmbeddingService
-from app.schemas import ChatMessage, ChatRequest
+from app.schemas import ChatMessage, ChatRequest, ImagePart
 from app.selection.capabilities import TurnAnalysis
+from app.selection.photo_look import FrameLook, look_at_data_url
 from app.selection.turns import PreviousTurn, TurnClassifier, TurnContext
 from app.state import StateStore
 
@@ -35,6 +44,34 @@ log = logging.getLogger(__name__)
 
 MEMORY_TTL_S = 6 * 3600
 """How long a turn's routing is remembered for the follow-up that may come."""
+
+
+CONTEXT_CHARS = 4000
+"""How much of each system or developer message is searched for the client's time and place."""
+_CLIENT_TIME = re.compile(
+    r"\b(local time|current time|time now|date|time)\s*(is\b|:)|\btoday is\b"
+    r"|\b\d{1,2}:\d{2}\b|\b\d{4}-\d{2}-\d{2}\b",
+    re.IGNORECASE,
+)
+_CLIENT_PLACE = re.compile(
+    r"\b(location|current city|coordinates)\s*(is\b|:)|\b(located in|latitude)\b", re.IGNORECASE
+)
+
+
+def client_context(messages: list[ChatMessage]) -> tuple[bool, bool]:
+    """Whether the system/developer messages give the user's local time, and their location."""
+    text = " ".join(m.text()[:CONTEXT_CHARS] for m in messages if m.role in ("system", "developer"))
+    return bool(_CLIENT_TIME.search(text)), bool(_CLIENT_PLACE.search(text))
+
+
+def photo_look(message: ChatMessage) -> FrameLook | None:
+    """The look at a message's first photo, if it is a data URL that can be read."""
+    if not isinstance(message.content, list):
+        return None
+    for part in message.content:
+        if isinstance(part, ImagePart):
+            return look_at_data_url(part.image_url.url)
+    return None
 
 
 def _conversational(messages: list[ChatMessage]) -> list[ChatMessage]:
@@ -81,6 +118,7 @@ class Conversations:
         if self.classifier is None:  # no classifier for this embedding model: images mean vision
             return TurnAnalysis(("vision",) if has_image else ())
         users = [m for m in before if m.role == "user" and m.text().strip()]
+        client = client_context(request.messages)
         remembered = await self._recall(tenant, before) if users else None
         previous: list[PreviousTurn] = []
         previous_embedding = None
@@ -93,12 +131,13 @@ class Conversations:
                 stored_model = remembered.get("model")
                 model = stored_model if isinstance(stored_model, str) else None
             else:
-                capabilities = await self._classify_alone(prior, users[:-1], previous_embedding)
+                capabilities = await self._classify_alone(
+                    prior, users[:-1], previous_embedding, client
+                )
                 model = None
             previous = [PreviousTurn(prior.text(), capabilities, model)]
-        decision = self.classifier.decide(
-            embedding, previous_embedding, TurnContext(last.text(), has_image, previous)
-        )
+        context = TurnContext(last.text(), has_image, previous, photo_look(last), *client)
+        decision = self.classifier.decide(embedding, previous_embedding, context)
         return TurnAnalysis(
             decision.capabilities,
             decision.followup,
@@ -108,7 +147,11 @@ class Conversations:
         )
 
     async def _classify_alone(
-        self, turn: ChatMessage, earlier: list[ChatMessage], embedding: np.ndarray
+        self,
+        turn: ChatMessage,
+        earlier: list[ChatMessage],
+        embedding: np.ndarray,
+        client: tuple[bool, bool],
     ) -> tuple[str, ...]:
         """An earlier turn's capabilities, judged with the one before it (one level deep)."""
         assert self.classifier is not None
@@ -118,12 +161,14 @@ class Conversations:
         if before is not None:
             before_embedding = await self.embeddings.embed(before.text())
             alone = self.classifier.decide(
-                before_embedding, None, TurnContext(before.text(), before.has_image(), [])
+                before_embedding,
+                None,
+                TurnContext(before.text(), before.has_image(), [], None, *client),
             )
             context_prev = [PreviousTurn(before.text(), alone.capabilities)]
         # Earlier turns' photos are usually not resent; judge them as if they had one.
         decided = self.classifier.decide(
-            embedding, before_embedding, TurnContext(turn.text(), True, context_prev)
+            embedding, before_embedding, TurnContext(turn.text(), True, context_prev, None, *client)
         )
         return decided.capabilities
 

@@ -25,6 +25,25 @@ from app.state.memory import MemoryStore
 from tests.processes import CACHE
 
 PHOTO = "data:image/jpeg;base64,/9j/4AAQSkZJRg=="
+CLOCK = "You are Noa. The user's location: Oslo, Norway. The user's local time: Tue 25 Nov 10:15."
+
+
+def _jpeg_url(colour: tuple[int, int, int] | None) -> str:
+    """A 720x720 JPEG data URL: one colour, or (``None``) a scene full of detail."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    if colour is None:
+        pixels = np.random.default_rng(0).integers(0, 256, (90, 90, 3), dtype=np.uint8)
+        image = Image.fromarray(pixels).resize((720, 720), Image.Resampling.BICUBIC)
+    else:
+        image = Image.new("RGB", (720, 720), colour)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
 
 
 def _row(model_id: str, prior: float, capabilities: list[str], price: float) -> dict[str, object]:
@@ -77,10 +96,10 @@ def conversations(embeddings: EmbeddingService) -> Conversations:
     return Conversations(TurnClassifier.load(), embeddings, MemoryStore())
 
 
-def _user(text: str, photo: bool = True) -> dict[str, object]:
+def _user(text: str, photo: bool = True, url: str = PHOTO) -> dict[str, object]:
     if not photo:
         return {"role": "user", "content": text}
-    parts = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": PHOTO}}]
+    parts = [{"type": "text", "text": text}, {"type": "image_url", "image_url": {"url": url}}]
     return {"role": "user", "content": parts}
 
 
@@ -254,3 +273,28 @@ async def test_a_photo_question_with_no_model_that_can_see_is_answered_blind(
     assert (answered.capabilities, answered.unmet_capabilities) == (["vision"], ["vision"])
     sent = fitter(CATALOG)(answered.model, request).messages[0]
     assert PHOTO_NOT_SHOWN in sent.text() and not sent.has_image()  # told, not left to guess
+
+
+async def test_the_time_is_answered_from_the_system_prompt_when_the_client_sent_it(
+    conversations: Conversations, selector: Selector
+) -> None:
+    told = _request({"role": "system", "content": CLOCK}, _user("what time is it"))
+    _, chosen, needed = await _route(conversations, selector, told)
+    assert (chosen, needed) == ("text/small", [])
+    _, chosen, needed = await _route(conversations, selector, _request(_user("what time is it")))
+    assert (chosen, needed) == ("cloud/search", ["web_search"])
+
+
+async def test_a_black_frame_is_looked_at_and_a_photo_question_still_goes_to_vision(
+    conversations: Conversations, selector: Selector
+) -> None:
+    request = _request(_user("what breed is that dog", url=_jpeg_url((2, 2, 2))))
+    turn, chosen, needed = await _route(conversations, selector, request)
+    assert turn.scores is not None and turn.scores["photo_empty"] == 1.0
+    assert (chosen, needed) == ("cloud/vision", ["vision"])
+    scene = _request(_user("what breed is that dog", url=_jpeg_url(None)))
+    turn, chosen, _ = await _route(conversations, selector, scene)
+    assert turn.scores is not None and turn.scores["photo_empty"] == 0.0
+    assert chosen == "cloud/vision"
+    unread, _, _ = await _route(conversations, selector, _request(_user("what breed is that dog")))
+    assert unread.scores is not None and "photo_empty" not in unread.scores  # not a readable JPEG

@@ -1,13 +1,13 @@
 """What a glasses user notices: a photo alone does not make a turn a vision question, fresh
-facts get web search, follow-ups keep the capability of the turn they follow, a new topic is
-reported; and the bundled weights still meet their cross-validated targets on the bundled data.
+facts get web search, follow-ups (even "try again") keep the capability of the turn they follow,
+the client's clock answers "what time is it?", a new topic is reported; and the bundled weights
+decide a source they were not fitted on better than always-vision does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,15 +38,24 @@ def classifier() -> TurnClassifier:
 
 
 def conversation(
-    encoder: Encoder, classifier: TurnClassifier, texts: list[str], has_image: bool = True
+    encoder: Encoder,
+    classifier: TurnClassifier,
+    texts: list[str],
+    has_image: bool = True,
+    client: tuple[bool, bool] = (True, True),
 ) -> list[TurnDecision]:
-    """Decide ``texts`` turn by turn, as the service does (earlier decisions feed later ones)."""
+    """Decide ``texts`` turn by turn, as the service does (earlier decisions feed later ones).
+
+    ``client``: whether the request carries the user's local time and location (as the glasses'
+    requests do).
+    """
     vectors = encoder.encode(texts)
     history: list[PreviousTurn] = []
     decisions = []
     for i, text in enumerate(texts):
         previous = vectors[i - 1] if i else None
-        decision = classifier.decide(vectors[i], previous, TurnContext(text, has_image, history))
+        context = TurnContext(text, has_image, history, None, *client)
+        decision = classifier.decide(vectors[i], previous, context)
         decisions.append(decision)
         history = [*history, PreviousTurn(text, decision.capabilities, "some-model")]
     return decisions
@@ -71,7 +80,7 @@ def test_vision_is_never_returned_without_a_photo(
 ) -> None:
     (decision,) = conversation(encoder, classifier, ["what breed is that"], has_image=False)
     assert decision.capabilities == ()
-    assert decision.scores["vision"] > 0.5  # the words asked for it; there is nothing to see
+    assert decision.scores["vision"] > classifier.thresholds.vision  # the words asked for it
 
 
 def test_fresh_facts_need_web_search(encoder: Encoder, classifier: TurnClassifier) -> None:
@@ -128,16 +137,79 @@ def test_a_first_turn_without_previous_embedding_is_judged_alone(
     assert "followup" not in decision.scores
 
 
-def test_loads_fast_and_decides_in_well_under_a_millisecond(encoder: Encoder) -> None:
-    start = time.perf_counter()
+def test_a_photo_question_needs_vision_however_it_is_put(
+    encoder: Encoder, classifier: TurnClassifier
+) -> None:
+    for text in [
+        "how many people are in this picture",
+        "describe what's ahead of me",
+        "witch one of these is ripe",  # as speech recognition hears it
+        "this vegetable how is called",
+    ]:
+        (decision,) = conversation(encoder, classifier, [text])
+        assert decision.capabilities == ("vision",), text
+
+
+def test_small_talk_about_oneself_needs_nothing_even_with_a_photo(
+    encoder: Encoder, classifier: TurnClassifier
+) -> None:
+    for text in [
+        "I had a really rough day at the office",
+        "I'm exhausted, I barely slept last night",
+    ]:
+        (decision,) = conversation(encoder, classifier, [text])
+        assert decision.capabilities == (), text
+
+
+def test_share_prices_and_who_runs_a_small_company_need_web_search(
+    encoder: Encoder, classifier: TurnClassifier
+) -> None:
+    (price,) = conversation(encoder, classifier, ["what's the share price of Nvidia right now"])
+    assert price.capabilities == ("web_search",)
+    (owner,) = conversation(encoder, classifier, ["who runs this little cafe"])
+    assert owner.capabilities == ("vision", "web_search")
+
+
+def test_try_again_and_just_guess_keep_the_capability_they_follow(
+    encoder: Encoder, classifier: TurnClassifier
+) -> None:
+    decisions = conversation(
+        encoder, classifier, ["what year is that motorbike", "just guess", "try again"]
+    )
+    assert [d.capabilities for d in decisions] == [("vision",)] * 3
+    assert decisions[1].followup and decisions[2].followup
+    rain, again = conversation(encoder, classifier, ["will it rain later", "try again"])
+    assert rain.capabilities == again.capabilities == ("web_search",)
+
+
+def test_the_time_comes_from_the_client_when_it_sent_it(
+    encoder: Encoder, classifier: TurnClassifier
+) -> None:
+    (told,) = conversation(encoder, classifier, ["what time is it"])
+    assert told.capabilities == ()
+    (untold,) = conversation(encoder, classifier, ["what time is it"], client=(False, False))
+    assert untold.capabilities == ("web_search",)
+    (hours,) = conversation(encoder, classifier, ["what time does the pharmacy close"])
+    assert hours.capabilities == ("web_search",)  # opening hours are not the clock
+
+
+def test_where_am_i_comes_from_the_client_location_or_else_from_the_photo(
+    encoder: Encoder, classifier: TurnClassifier
+) -> None:
+    (told,) = conversation(encoder, classifier, ["where am I"])
+    assert told.capabilities == ()
+    (untold,) = conversation(encoder, classifier, ["where am I"], client=(True, False))
+    assert untold.capabilities == ("vision",)
+
+
+def test_the_bundled_weights_load_and_decide_as_saved(encoder: Encoder) -> None:
     classifier = TurnClassifier.load()
-    assert time.perf_counter() - start < 0.1
+    again = TurnClassifier.from_dict(json.loads(json.dumps(classifier.to_dict())))
     vectors = encoder.encode(["what breed is that dog", "are they good with kids"])
     context = TurnContext("are they good with kids", True, [PreviousTurn("x", ("vision",), None)])
-    start = time.perf_counter()
-    for _ in range(200):
-        classifier.decide(vectors[1], vectors[0], context)
-    assert (time.perf_counter() - start) / 200 < 0.001
+    assert classifier.decide(vectors[1], vectors[0], context) == again.decide(
+        vectors[1], vectors[0], context
+    )
 
 
 def test_weights_are_plain_json_for_the_bundled_data_and_model(encoder: Encoder) -> None:
@@ -177,27 +249,41 @@ def test_the_labelled_conversations_look_like_glasses_traffic(tmp_path: Path) ->
     assert sum(t.has_image for t in turns) > 0.8 * len(turns)
     photo_not_needed = [t for t in turns if t.has_image and "vision" not in t.labels]
     assert len(photo_not_needed) > 0.3 * len(turns)
+    sizes: dict[str, int] = {}
+    for t in turns:
+        sizes[t.source] = sizes.get(t.source, 0) + 1
+    assert len(sizes) >= 8 and min(sizes.values()) >= 35, sizes  # several independent sources
     sample = [t for t in turns if t.conversation in ("c001", "c021")]
+    sample += [t for t in turns if t.frame != "photo" and t.has_image][:6]
     paths = ensure_images(sample, tmp_path)
     assert [p is None for p in paths] == [not t.has_image for t in sample]
     from PIL import Image
 
+    from app.selection.photo_look import look_at
+
     with Image.open(next(p for p in paths if p)) as image:
         assert image.size == (720, 720) and image.format == "JPEG"
+    for turn, path in zip(sample, paths, strict=True):  # the drawn frames are what they say
+        if path is not None:
+            look = look_at(path.read_bytes())
+            assert look is not None and look.empty == (turn.frame != "photo"), turn
 
 
-def test_cross_validated_accuracy_meets_the_targets() -> None:
-    from scripts.fit_turn_classifier import cross_validate, exact_accuracy, load_table
+def test_a_source_left_out_of_the_fit_is_decided_better_than_always_vision() -> None:
+    """People testing the assistant ("try again", "just guess"), decided by heads fitted on
+    every other source: the photo questions are found and the rest is not sent to vision."""
+    from scripts.fit_turn_classifier import combine_rows, fit_heads, load_table, score_rows
 
     table = load_table(cache_dir=CACHE)
-    shipped = TurnClassifier.load().thresholds
-    decisions = cross_validate(table, [shipped])[shipped]
-    assert exact_accuracy(table, decisions) >= 0.90
-    for j, capability in enumerate(("vision", "web_search")):
-        truth = table.labels[:, j]
-        said = np.array([capability in decisions[i].capabilities for i in range(len(truth))])
-        assert (said == truth).mean() >= 0.8 and said[truth].mean() >= 0.8, capability
-    later = [i for i, t in enumerate(table.turns) if t.index]
-    for flag in ("followup", "topic_changed"):
-        right = [getattr(decisions[i], flag) == getattr(table.turns[i], flag) for i in later]
-        assert np.mean(right) >= 0.85, flag
+    held_out = np.flatnonzero(table.sources == "testing")
+    heads = fit_heads(table, np.flatnonzero(table.sources != "testing"))
+    shipped = TurnClassifier.load()
+    classifier = TurnClassifier(heads, shipped.text_dim, shipped.thresholds, shipped.model_id)
+    decisions = combine_rows(classifier, table, held_out, score_rows(heads, table, held_out))
+    turns = [table.turns[i] for i in held_out]
+    exact = np.mean([set(decisions[i].capabilities) == set(t.labels)
+                     for i, t in zip(held_out, turns, strict=True)])  # fmt: skip
+    always_vision = np.mean([t.labels == (("vision",) if t.has_image else ()) for t in turns])
+    assert exact > always_vision + 0.2
+    needs = [i for i, t in zip(held_out, turns, strict=True) if "vision" in t.labels]
+    assert np.mean(["vision" in decisions[i].capabilities for i in needs]) >= 0.85
