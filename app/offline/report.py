@@ -59,11 +59,16 @@ class Report:
                 lines.append(f"| {policy} | {cells} | {np.mean([by_task[t] for t in tasks]):.4f} |")
         return "\n".join(lines)
 
-    def write(self, out: Path) -> None:
+    def write(self, out: Path) -> list[str]:
+        """Writes report.md, report.json and, with matplotlib installed, the plot; their names."""
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.md").write_text("# Routing evaluation\n\n" + self.markdown() + "\n")
         (out / "report.json").write_text(json.dumps(asdict(self), indent=2))
-        plot(self, out / "cost_quality.png")
+        written = ["report.md", "report.json"]
+        if plottable():
+            plot(self, out / "cost_quality.png")
+            written.append("cost_quality.png")
+        return written
 
 
 def _by_cost(point: ev.Point) -> float:
@@ -181,6 +186,15 @@ def _two_model(report: Report) -> dict[str, float | None]:
     for x in (0.2, 0.5, 0.8):
         out[f"CPT({x:.0%})"] = ev.cpt(share, quality, weak.quality, strong.quality, x)
     return out
+
+
+def plottable() -> bool:
+    """Whether matplotlib (the ``offline`` extra) is installed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def plot(report: Report, path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,13 +33,15 @@ def _labelled(path: Path, repeat: int) -> None:
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
 
 
-def _switchboard(*args: str) -> subprocess.CompletedProcess[str]:
+def _switchboard(*args: str, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)} if pythonpath else None
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
+        env=env,
     )
 
 
@@ -91,6 +94,16 @@ def test_eval_writes_report_and_beats_the_single_models(workdir: Path) -> None:
     assert metrics["AIQ router"] > metrics["AIQ single-model hull (random mixes)"]
     assert metrics["router cost at best single's quality (USD)"] < 0.01  # strong's quality, cheaper
     assert "APGR" in metrics and "CPT(50%)" in metrics  # two models: RouteLLM's measures too
+
+
+def test_eval_without_matplotlib_still_writes_the_numbers(workdir: Path, tmp_path: Path) -> None:
+    (tmp_path / "matplotlib").mkdir()  # shadows the installed one, as if the extra were absent
+    (tmp_path / "matplotlib" / "__init__.py").write_text("raise ImportError('not installed')\n")
+    done = _switchboard("eval", "--profiles", str(workdir / "profiles"), "--data", str(workdir / "test.jsonl"),
+                        "--out", str(tmp_path / "report"), pythonpath=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["report.json", "report.md"]
+    assert "no plot: matplotlib is missing" in done.stdout
 
 
 def test_calibrate_finds_a_weight_that_meets_the_budget(workdir: Path) -> None:

@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from tests.fake_providers import fake_providers
-from tests.processes import switchboard
+from tests.processes import LLAMA_ALIAS, switchboard
 
-LOCAL = "local/gemma"
+LOCAL = "local/qwen"
 OPENAI = "openai/fake-gpt"
 ANTHROPIC = "anthropic/fake-claude"
 GEMINI = "google/fake-gemini"
@@ -68,7 +68,7 @@ def catalog(llama_url: str, fake: str) -> dict[str, object]:
     return {
         "models": [
             {"id": LOCAL, "adapter": "openai_compat", "base_url": llama_url,
-             "upstream_model": "gemma-3-270m", "local": True, "context_window": 2048,
+             "upstream_model": LLAMA_ALIAS, "local": True, "context_window": 2048,
              "capabilities": ["json"],  # JSON mode, but no schema (below)
              "price": {"input_per_mtok": 0.0, "output_per_mtok": 0.0},
              # a server without these fields: named it is refused, auto routes around it
