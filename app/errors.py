@@ -16,6 +16,8 @@ chaining the cause with ``raise ... from exc``. Messages never carry provider ke
     ├── AuthenticationError               401 authentication_error
     ├── PermissionDenied                  403 permission_error
     ├── RateLimited                       429 rate_limit_exceeded (+ Retry-After)
+    ├── Overloaded                        503 overloaded (+ Retry-After): Switchboard itself is
+    │                                         too busy to route the request in time
     └── UpstreamError                     502 upstream_error     (provider side)
         ├── UpstreamTimeout               504  retryable
         ├── UpstreamUnavailable           503  retryable (connect errors, 5xx, 408, 409)
@@ -117,6 +119,14 @@ class RateLimited(SwitchboardError):
     status_code = 429
     error_type = "rate_limit_error"
     code = "rate_limit_exceeded"
+
+
+class Overloaded(SwitchboardError):
+    """Switchboard is too busy to decide in time (``app.embedding.batcher``): shed at once."""
+
+    status_code = 503
+    error_type = "server_error"
+    code = "overloaded"
 
 
 class UpstreamError(SwitchboardError):

@@ -249,6 +249,7 @@ async def start_services(
         encoder,
         cache_bytes=settings.embedding_cache_bytes,
         max_wait_s=settings.embedding_batch_wait_s,
+        max_queue_s=settings.embedding_queue_timeout_s,
     )
     metrics = Metrics()
     feedback = FeedbackLoop(store, estimator)

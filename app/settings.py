@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     embedding_batch_wait_s: float = Field(
         default=0.001, ge=0, le=0.01, description="under load, how long a batch waits for more"
     )
+    embedding_queue_timeout_s: float | None = Field(
+        default=2.0,
+        gt=0,
+        description="a request that would wait longer than this for the encoder gets 503 at once",
+    )
     embedding_cache_bytes: int = Field(
         default=32 * 1024 * 1024, ge=0, description="query embedding cache, texts included"
     )

@@ -3,12 +3,13 @@
 Starts a fake OpenAI-compatible provider that takes ``--upstream-ms`` per answer (in this
 process) and ``switchboard serve`` in front of it, with the provider's row limited to
 ``--model-concurrency`` calls at once. Fires ``--calls`` requests at once, each with a distinct
-prompt, and prints the statuses, latency percentiles per status, the provider's peak
+prompt of ``--prompt-chars`` characters cut from the shared routing data (``bench/prompts.py``), and prints the statuses, latency percentiles per status, the provider's peak
 concurrency, and Switchboard's peak memory (VmHWM of its process). What a user should see: the
 calls the provider can take in time are answered, the rest get a quick 503 with Retry-After
 (never a pile-up that times everyone out), and memory stays flat.
 
     .venv/bin/python bench/load.py [--calls 500] [--upstream-ms 500] [--model-concurrency 32]
+        [--prompt-chars 400]
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.gateway.local_servers import free_port
+from bench.prompts import read_prompts, windows
 from tests.processes import stop, switchboard_process, wait_http
 
 state = {"running": 0, "peak": 0}
@@ -91,13 +93,14 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
 
 
-async def burst(url: str, calls: int) -> list[tuple[int, float, str]]:
+async def burst(url: str, prompts: list[str]) -> list[tuple[int, float, str]]:
+    calls = len(prompts)
     limits = httpx.Limits(max_connections=calls, max_keepalive_connections=calls)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
 
         async def one(i: int) -> tuple[int, float, str]:
             body = {"model": "auto", "max_tokens": 8,
-                    "messages": [{"role": "user", "content": f"Question {i}: what is {i} + {i}?"}]}  # fmt: skip
+                    "messages": [{"role": "user", "content": prompts[i]}]}  # fmt: skip
             started = time.perf_counter()
             try:
                 reply = await client.post(f"{url}/v1/chat/completions", json=body)
@@ -105,7 +108,8 @@ async def burst(url: str, calls: int) -> list[tuple[int, float, str]]:
                 return 0, time.perf_counter() - started, type(exc).__name__
             code = ""
             if reply.status_code >= 400:
-                code = json.loads(reply.content).get("error", {}).get("code") or ""
+                error = json.loads(reply.content).get("error", {})
+                code = f"{error.get('code') or ''} ({error.get('type')})"
             return reply.status_code, time.perf_counter() - started, code
 
         return await asyncio.gather(*(one(i) for i in range(calls)))
@@ -117,12 +121,17 @@ def main() -> None:
     parser.add_argument("--upstream-ms", type=float, default=500)
     parser.add_argument("--model-concurrency", type=int, default=32)
     parser.add_argument("--queue-timeout-s", type=float, default=2.0)
+    parser.add_argument("--prompt-chars", type=int, default=400)
+    parser.add_argument("--embedding-queue-timeout-s", type=float, default=None,
+                        help="SWITCHBOARD_EMBEDDING_QUEUE_TIMEOUT_S (default: the service's)")  # fmt: skip
     parser.add_argument("--provider", type=int, help=argparse.SUPPRESS)  # run as the provider
     args = parser.parse_args()
     if args.provider:
         app = slow_provider(args.upstream_ms / 1000)
         uvicorn.run(app, host="127.0.0.1", port=args.provider, log_level="warning")
         return
+    texts = windows(read_prompts(), args.prompt_chars)
+    warm, prompts = [next(texts) for _ in range(20)], [next(texts) for _ in range(args.calls)]
     with tempfile.TemporaryDirectory() as tmp, provider_process(args.upstream_ms / 1000) as up:
         catalog = {"models": [{
             "id": "hosted/slow", "adapter": "openai_compat", "base_url": f"{up}/v1",
@@ -134,18 +143,20 @@ def main() -> None:
         path.write_text(yaml.safe_dump(catalog))
         env = {"SWITCHBOARD_CATALOG": str(path), "SWITCHBOARD_TRANSCRIPTION": "off",
                "SWITCHBOARD_LOG_LEVEL": "WARNING"}  # fmt: skip
+        if args.embedding_queue_timeout_s is not None:
+            env["SWITCHBOARD_EMBEDDING_QUEUE_TIMEOUT_S"] = str(args.embedding_queue_timeout_s)
         with switchboard_process(env, Path(tmp) / "sb.log") as (board, process):
-            asyncio.run(burst(board, 20))  # warm the encoder and the pools
+            asyncio.run(burst(board, warm))  # warm the encoder and the pools
             base_rss = peak_rss_mb(process.pid)
             started = time.perf_counter()
-            results = asyncio.run(burst(board, args.calls))
+            results = asyncio.run(burst(board, prompts))
             wall = time.perf_counter() - started
             rss = peak_rss_mb(process.pid)
             peak = httpx.get(f"{up}/stats").json()["peak"]
     by_status: dict[str, list[float]] = collections.defaultdict(list)
     for status, seconds, code in results:
         by_status[f"{status} {code}".strip()].append(seconds)
-    print(f"{args.calls} concurrent calls, provider {args.upstream_ms:g} ms per answer, "
+    print(f"{args.calls} concurrent calls of {args.prompt_chars} characters, provider {args.upstream_ms:g} ms per answer, "
           f"{args.model_concurrency} at once for the model, queue wait up to "
           f"{args.queue_timeout_s:g} s; wall {wall:.1f} s\n")  # fmt: skip
     print("| status | calls | p50 ms | p90 ms | p99 ms | max ms |")

@@ -9,6 +9,11 @@ encoder free also waits up to ``max_wait_s`` (1 ms) for the texts of requests ju
 with one request at a time nothing waits. A text the encoder refuses fails its own request
 only: the batch is then encoded text by text.
 
+The queue is bounded in time: from the encoder's recent seconds per text, a text that would
+wait longer than ``max_queue_s`` behind the ones already queued is refused at once with
+``Overloaded`` (503 with ``Retry-After``), so that a burst larger than the encoder can take gets
+quick refusals instead of every request waiting and timing out together.
+
 Texts are cut to what the encoder reads (``Encoder.max_chars``) before anything else, so long
 texts with the same beginning share one entry, and the cache is bounded in bytes (keys, vectors
 and bookkeeping), not entries: a few thousand entries of megabyte-long keys would otherwise
@@ -20,14 +25,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 from collections import OrderedDict
 
 import numpy as np
 
 from app.embedding.encoder import Encoder, Vectors
+from app.errors import Overloaded
 
 ENTRY_OVERHEAD = 200
 """Bytes an entry costs beyond its key and vector (the dict slot, the array header)."""
+SMOOTHING = 0.2
+"""Weight of the newest batch in the running seconds-per-text estimate."""
 
 
 class EmbeddingService:
@@ -38,8 +47,15 @@ class EmbeddingService:
         cache_bytes: int = 32 * 1024 * 1024,
         max_batch: int = 64,
         max_wait_s: float = 0.001,
+        max_queue_s: float | None = None,
     ) -> None:
         self.encoder = encoder
+        self.max_queue_s = max_queue_s
+        """The longest a text may expect to wait for the encoder; None: no bound."""
+        self.seconds_per_text: float | None = None
+        """Running estimate of the encoder's wall time per text, from recent batches."""
+        self._in_flight = 0
+        self.refused = 0
         self.max_cache_bytes = cache_bytes
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
@@ -56,18 +72,35 @@ class EmbeddingService:
     def dim(self) -> int:
         return self.encoder.dim
 
-    async def embed(self, text: str) -> Vectors:
-        """One L2-normalised vector for ``text`` (shape ``(dim,)``)."""
+    async def embed(self, text: str, *, shed: bool = True) -> Vectors:
+        """One L2-normalised vector for ``text`` (shape ``(dim,)``).
+
+        Raises ``Overloaded`` when the text would wait longer than ``max_queue_s``, unless
+        ``shed`` is False (work already paid for, such as caching an answer, is never shed).
+        """
         text = text[: self.encoder.max_chars]
         cached = self._cache.get(text)
         if cached is not None:
             self._cache.move_to_end(text)
             return cached
+        wait = self.expected_wait_s()
+        if shed and self.max_queue_s is not None and wait > self.max_queue_s:
+            self.refused += 1
+            raise Overloaded(
+                f"too busy to route now: about {wait:.1f} s of queries are waiting to be read",
+                retry_after=wait,
+            )
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="embedding-batcher")
         future: asyncio.Future[Vectors] = asyncio.get_running_loop().create_future()
         await self._queue.put((text, future))
         return await future
+
+    def expected_wait_s(self) -> float:
+        """How long a text queued now would wait for its vector, from recent batches."""
+        if self.seconds_per_text is None:
+            return 0.0
+        return (self._queue.qsize() + self._in_flight + 1) * self.seconds_per_text
 
     async def _gather(self) -> list[tuple[str, asyncio.Future[Vectors]]]:
         """The next batch: what is queued, and under load what arrives within ``max_wait_s``."""
@@ -92,7 +125,17 @@ class EmbeddingService:
         while True:
             batch = await self._gather()
             texts = list(dict.fromkeys(text for text, _ in batch))
-            by_text = await asyncio.to_thread(self._encode, texts)
+            self._in_flight = len(batch)
+            started = time.perf_counter()
+            try:
+                by_text = await asyncio.to_thread(self._encode, texts)
+            finally:
+                self._in_flight = 0
+            per_text = (time.perf_counter() - started) / len(texts)
+            self.seconds_per_text = (
+                per_text if self.seconds_per_text is None
+                else SMOOTHING * per_text + (1 - SMOOTHING) * self.seconds_per_text
+            )  # fmt: skip
             self.batches += 1
             for text, future in batch:
                 if future.done():

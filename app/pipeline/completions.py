@@ -385,7 +385,7 @@ class Completions:
 
     async def _to_cache(self, call: Call, completion: ChatCompletion) -> None:
         assert self.cache is not None and call.caller.tenant is not None
-        embedding = await self.embeddings.embed(call.request.prompt_text())
+        embedding = await self.embeddings.embed(call.request.prompt_text(), shed=False)
         payload = json.dumps({"completion": completion.model_dump(mode="json")})
         await self.cache.put(call.request, call.caller.tenant, embedding, payload)
 

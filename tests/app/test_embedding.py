@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from app.embedding.encoder import (
     token_bound,
     weights_id,
 )
+from app.errors import Overloaded
 from tests.processes import CACHE
 
 TEXTS = [
@@ -179,4 +181,40 @@ async def test_under_load_a_batch_waits_for_the_requests_just_behind_it(onnx: On
     vectors = await asyncio.gather(*(later(i) for i in range(8)))
     assert counting.calls[before:] == [8]  # one encoder run for all eight
     assert np.abs(vectors[5] - onnx.encode(["staggered question 5"])[0]).max() < 1e-5
+    await service.aclose()
+
+
+class SlowEncoder(CountingEncoder):
+    """The real encoder, made to take ``delay_s`` per text: a machine with too little CPU."""
+
+    def __init__(self, inner: OnnxEncoder, delay_s: float) -> None:
+        super().__init__(inner)
+        self.delay_s = delay_s
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        time.sleep(self.delay_s * len(texts))
+        return super().encode(texts)
+
+
+async def test_a_burst_beyond_what_the_encoder_can_read_in_time_is_refused_at_once(
+    onnx: OnnxEncoder,
+) -> None:
+    slow = SlowEncoder(onnx, delay_s=0.05)
+    service = EmbeddingService(slow, cache_bytes=1 << 20, max_batch=4, max_queue_s=0.5)
+    await service.embed("a first question, to learn the encoder's pace")
+    results = await asyncio.gather(
+        *(service.embed(f"burst question {i}") for i in range(40)), return_exceptions=True
+    )
+    refused = [r for r in results if isinstance(r, Overloaded)]
+    answered = [r for r in results if isinstance(r, np.ndarray)]
+    assert len(refused) + len(answered) == 40
+    assert 5 <= len(answered) <= 15  # about 0.5 s of work at 0.05 s a text was let in
+    assert sum(slow.calls) == 1 + len(answered)  # a refused text never reached the encoder
+    assert all(r.status_code == 503 and r.retry_after and r.retry_after > 0.5 for r in refused)
+    # work already paid for is never shed, and the queue drains: later queries are let in again
+    kept = await asyncio.gather(
+        *(service.embed(f"cached answer {i}", shed=False) for i in range(12))
+    )
+    assert len(kept) == 12
+    assert isinstance(await service.embed("a question after the burst"), np.ndarray)
     await service.aclose()
