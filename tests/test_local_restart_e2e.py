@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.processes import DEFAULT_LOCAL, switchboard
+from tests.processes import DEFAULT_LOCAL, switchboard, switchboard_process
 
 pytestmark = pytest.mark.slow
 HELLO = {"model": "auto", "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}
@@ -119,3 +119,13 @@ def test_killed_local_server_is_restarted_and_callers_get_503_meanwhile(
     assert f"local server for {DEFAULT_LOCAL} exited with code -9; its last output:" in text
     assert "Uvicorn running on" in text  # the child's own last lines, logged on exit
     assert "Traceback" not in text
+
+
+def test_a_killed_switchboard_takes_its_model_server_with_it(tmp_path: Path) -> None:
+    log = tmp_path / "switchboard.log"
+    with switchboard_process({}, log) as (url, process):
+        child = llama_child(url)
+        assert local_row(url)["local_server"]["state"] == "running"
+        process.kill()  # SIGKILL: no shutdown hook runs, as when the OOM killer picks it
+        process.wait(timeout=30)
+        poll(lambda: not Path(f"/proc/{child}").exists() or "llama_cpp" not in cmdline(child), 30)

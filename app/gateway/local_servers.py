@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import shutil
 import socket
 import sys
 from dataclasses import dataclass
@@ -32,6 +33,15 @@ from app.process_output import OutputTail
 from app.weights import PACKAGE, join_pieces, verify_sha256, weights_file
 
 log = logging.getLogger(__name__)
+DIE_WITH_PARENT: tuple[str, ...] = (
+    ("setpriv", "--pdeathsig", "KILL", "--")
+    if sys.platform.startswith("linux") and shutil.which("setpriv")
+    else ()
+)
+"""Prefix of a model server's command: the kernel kills it when Switchboard dies without
+stopping it (SIGKILL, the OOM killer), so no orphan keeps the port and gigabytes of weights.
+(util-linux's setpriv sets PR_SET_PDEATHSIG and execs the server: no preexec_fn, which is
+unsafe in a process with threads.)"""
 
 
 def free_port() -> int:
@@ -175,7 +185,10 @@ class LocalServer:
 
     async def _launch(self, timeout_s: float) -> None:
         self._process = await asyncio.create_subprocess_exec(
-            *self._command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            *DIE_WITH_PARENT,
+            *self._command,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         assert self._process.stdout is not None
         self.output.follow(self._process.stdout)
