@@ -68,8 +68,9 @@ batch only adds attention work and cache misses (CPU per text rose with batch si
 100-token prompts)."""
 DEFAULT_BACKEND: Backend = "onnx"
 """What ``auto`` means when no profiles say otherwise: the reference vectors, fast. int8 is
-opt-in: 2.6x the batch throughput and the same AIQ on RouterBench by cross-validation, but 0.7
-point less accurate on RouterDC (``bench/routing_quality.py --backend onnx-int8``)."""
+opt-in: 2.6x the batch throughput, and at 128 tokens within 0.1 point of fp32 on both shared
+files by cross-validation (``bench/routing_quality.py --backend onnx-int8``); the turn
+classifier is fitted and measured on fp32 vectors, hence fp32."""
 
 
 CHARS_PER_TOKEN_BOUND = 16
