@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _OVERHEAD_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
@@ -35,4 +39,20 @@ class Metrics:
         )
         self.decisions = Counter(
             "switchboard_decisions", "Routing decisions", ["model"], registry=r
+        )
+
+    def count_shed(self, read: Callable[[], int]) -> None:
+        """Export ``read()`` (requests refused because the encoder was too far behind)."""
+        self.registry.register(_Shed(read))
+
+
+class _Shed(Collector):
+    def __init__(self, read: Callable[[], int]) -> None:
+        self.read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "switchboard_requests_shed",
+            "Requests refused with 503 overloaded: the encoder was too far behind",
+            value=self.read(),
         )

@@ -252,6 +252,7 @@ async def start_services(
         max_queue_s=settings.embedding_queue_timeout_s,
     )
     metrics = Metrics()
+    metrics.count_shed(lambda: embeddings.refused)
     feedback = FeedbackLoop(store, estimator)
     conversations = Conversations(_turn_classifier(encoder.model_id), embeddings, store)
     decision_log = DecisionLog(store, catalog)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client import generate_latest
 
 from app.embedding.batcher import EmbeddingService
 from app.embedding.encoder import (
@@ -27,6 +28,7 @@ from app.embedding.encoder import (
     weights_id,
 )
 from app.errors import Overloaded
+from app.metrics import Metrics
 from tests.processes import CACHE
 
 TEXTS = [
@@ -211,6 +213,10 @@ async def test_a_burst_beyond_what_the_encoder_can_read_in_time_is_refused_at_on
     assert 5 <= len(answered) <= 15  # about 0.5 s of work at 0.05 s a text was let in
     assert sum(slow.calls) == 1 + len(answered)  # a refused text never reached the encoder
     assert all(r.status_code == 503 and r.retry_after and r.retry_after > 0.5 for r in refused)
+    metrics = Metrics()
+    metrics.count_shed(lambda: service.refused)
+    exported = generate_latest(metrics.registry).decode()
+    assert f"switchboard_requests_shed_total {float(len(refused))}" in exported
     # work already paid for is never shed, and the queue drains: later queries are let in again
     kept = await asyncio.gather(
         *(service.embed(f"cached answer {i}", shed=False) for i in range(12))
