@@ -19,3 +19,12 @@ def llama_url() -> Iterator[str]:
 
     with llama_server() as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[str]:
+    """The fake OpenAI-compatible upstream of tests/fake_upstream.py, one per test module."""
+    from tests.fake_upstream import fake_upstream
+
+    with fake_upstream() as url:
+        yield url

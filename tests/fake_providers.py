@@ -20,19 +20,16 @@ can check what reached the provider.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.gateway.local_servers import free_port
+from tests.fake_upstream import serve
 
 FIXTURES = Path(__file__).parent / "adapters" / "fixtures"
 RETRY_AFTER = "7"
@@ -108,15 +105,5 @@ app = Starlette(
 @contextmanager
 def fake_providers() -> Iterator[str]:
     """Serve ``app`` on a free loopback port for the duration of the block; yields its URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
+    with serve(app) as url:
+        yield url

@@ -7,22 +7,15 @@ calls are therefore never cached; keyed calls hit their own entries only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from tests import fake_upstream
 from tests.inprocess import switchboard
 
 ADMIN = "admin-key-for-the-cache-test-0123456789"
 BODY = {"model": "auto", "messages": [{"role": "user", "content": "How do I boil an egg?"}]}
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[str]:
-    with fake_upstream.fake_upstream() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

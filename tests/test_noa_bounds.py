@@ -12,7 +12,7 @@ import io
 import struct
 import threading
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -20,7 +20,6 @@ from PIL import Image
 
 from app.errors import InvalidUpload
 from app.glasses.turn import check_image
-from tests import fake_upstream
 from tests.inprocess import switchboard
 
 MB = 1024 * 1024
@@ -69,12 +68,6 @@ def test_images_within_the_pixel_limit_are_decoded_and_checked() -> None:
         check_image(photo()[:2000], 10 * MB, max_pixels=16_000_000)
     with pytest.raises(InvalidUpload, match="1000x1000"):
         check_image(photo(1000), 10 * MB, max_pixels=999_999)
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[str]:
-    with fake_upstream.fake_upstream() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,12 @@ that are not valid Unicode JSON (a lone surrogate escape) get a 400, never a 500
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests import fake_upstream
 from tests.inprocess import switchboard
 
 PHOTO = "data:image/jpeg;base64,/9j/4AAQSkZJRg=="
@@ -27,12 +26,6 @@ LIMITS = {
     "max_output_tokens": 100,
 }
 ENDPOINTS = ["/v1/chat/completions", "/v1/route"]
-
-
-@pytest.fixture(scope="module")
-def fake() -> Iterator[str]:
-    with fake_upstream.fake_upstream() as url:
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -16,21 +16,18 @@ Paths pick the model's behaviour, the name in the path is the model it plays:
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.gateway.local_servers import free_port
 from app.profiling.graders import gold_letter
 from app.profiling.suite import SuiteItem
+from tests.fake_upstream import serve
 
 calls: Counter[str] = Counter()
 replies: dict[str, str] = {}
@@ -137,15 +134,5 @@ app = Starlette(
 @contextmanager
 def fake_provider() -> Iterator[str]:
     """Serve the fake provider on a free loopback port; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
+    with serve(app) as url:
+        yield url
