@@ -221,8 +221,8 @@ class LocalServer:
             assert self._process is not None
             up_since = loop.time()
             code = await self._process.wait()
-            await self.output.drained()
             self.state, self.last_exit = "restarting", code
+            await self.output.drained()
             log.error(
                 "local server for %s exited with code %s; its last output:\n%s",
                 self.entry.id, code, self.output.text(),
@@ -258,8 +258,11 @@ class LocalServer:
 
     def status(self) -> dict[str, str | int | None]:
         """What ``/readyz`` shows for this server."""
-        state = self.state if self.running or self.state != "running" else "restarting"
-        return {"state": state, "restarts": self.restarts, "last_exit_code": self.last_exit}
+        state, code = self.state, self.last_exit
+        if not self.running and state == "running":  # gone; the supervisor has not woken yet
+            state = "restarting"
+            code = self._process.returncode if self._process is not None else None
+        return {"state": state, "restarts": self.restarts, "last_exit_code": code}
 
     async def _end_process(self) -> None:
         process, self._process = self._process, None
