@@ -1,5 +1,6 @@
 # Multi-stage build: compile llama.cpp's server (portable AVX2, not the build host's -march) and
-# install everything in a builder, export the embedding model to ONNX once, then copy the
+# install everything in a builder, export the embedding model to ONNX once (and its static token
+# table), then copy the
 # virtualenv into a slim image that runs as non-root.
 #
 # Supply chain: the base image is pinned by version tag and by digest (the multi-arch index of
@@ -28,10 +29,11 @@ COPY app ./app
 COPY routers ./routers
 COPY adapters ./adapters
 RUN pip install --no-deps --no-build-isolation .
-# Export the ONNX encoder, join and verify the GGUF, assemble the Whisper model now, so start-up
-# does none (the weights checks are remembered in the cache by size and mtime).
+# Export the ONNX encoder and read its static token table, join and verify the GGUF, assemble the
+# Whisper model now, so start-up does none (the weights checks are remembered in the cache by
+# size and mtime).
 ENV SWITCHBOARD_CACHE_DIR=/opt/switchboard-cache HF_HUB_OFFLINE=1
-RUN python -c "from app.embedding.encoder import load_encoder; load_encoder(backend='onnx', cache_dir='/opt/switchboard-cache')" \
+RUN python -c "from app.embedding.encoder import load_encoder; load_encoder(backend='static', cache_dir='/opt/switchboard-cache')" \
     && python -c "from pathlib import Path; from app.catalog import load_catalog; from app.gateway.local_servers import resolve_gguf; [resolve_gguf(m.launch, Path('/opt/switchboard-cache')) for m in load_catalog().models if m.launch]" \
     && python -c "from pathlib import Path; from adapters.transcription import WHISPER_BASE, assemble; assemble(WHISPER_BASE, Path('/opt/switchboard-cache'))"
 

@@ -29,7 +29,7 @@ from adapters.registry import build_adapter
 from adapters.transcription import Transcriber, build_transcriber
 from app.catalog import Catalog, load_catalog
 from app.embedding.batcher import EmbeddingService
-from app.embedding.encoder import DEFAULT_MAX_TOKENS, load_encoder, weights_id
+from app.embedding.encoder import DEFAULT_MAX_TOKENS, Encoder, load_encoder
 from app.errors import ConfigError
 from app.gateway.assembly import build_gateway
 from app.gateway.availability import Availability
@@ -41,7 +41,7 @@ from app.gateway.local_servers import LocalServer, RestartPolicy
 from app.metrics import Metrics
 from app.pipeline.accounting import Recorder
 from app.pipeline.completions import Completions, Limits
-from app.pipeline.conversation import Conversations
+from app.pipeline.conversation import Conversations, TurnReader
 from app.pipeline.decision_log import DecisionLog
 from app.pipeline.decisions import Decider
 from app.pipeline.embeddings import EmbeddingCalls
@@ -51,7 +51,7 @@ from app.pipeline.stored_responses import Bounds, StoredResponses
 from app.selection.anchors import load_anchors
 from app.selection.estimator import Estimator, FeedbackBounds
 from app.selection.feedback import FeedbackLoop
-from app.selection.profiles import load_profiles
+from app.selection.profiles import LearnedProfiles, load_profiles
 from app.selection.selector import Selector
 from app.selection.turns import TurnClassifier
 from app.settings import Settings
@@ -135,6 +135,8 @@ class Services:
         for adapter in self.adapters.values():
             await adapter.aclose()
         await self.embeddings.aclose()
+        if self.embedding_calls.encoder is not self.embeddings:
+            await self.embedding_calls.encoder.aclose()
         await self.http.aclose()
         for server in self.availability.local.values():
             await server.stop()
@@ -176,6 +178,22 @@ async def start_local_servers(
     return servers, failures
 
 
+def routing_encoder(settings: Settings, learned: LearnedProfiles | None = None) -> Encoder:
+    """The query encoder of the settings (and of the profiles' embeddings, when there are any).
+
+    The first call on a machine makes its files in the cache (the ONNX export; for static
+    vectors the token table): ``serve --workers N`` calls it once before the workers start.
+    """
+    return load_encoder(
+        settings.embedding_model,
+        settings.embedding_backend,
+        settings.cache_dir or Path.home() / ".cache" / "switchboard",
+        settings.embedding_threads,
+        like=learned.embedding_model if learned else None,
+        max_tokens=settings.embedding_max_tokens or DEFAULT_MAX_TOKENS,
+    )
+
+
 async def start_services(
     settings: Settings, tracer_provider: TracerProvider | None = None
 ) -> Services:
@@ -185,14 +203,7 @@ async def start_services(
     catalog = load_catalog(settings.catalog)
     cache_dir = settings.cache_dir or Path.home() / ".cache" / "switchboard"
     learned = load_profiles(settings.profiles) if settings.profiles else None
-    encoder = load_encoder(
-        settings.embedding_model,
-        settings.embedding_backend,
-        cache_dir,
-        settings.embedding_threads,
-        like=learned.embedding_model if learned else None,
-        max_tokens=settings.embedding_max_tokens or DEFAULT_MAX_TOKENS,
-    )
+    encoder = routing_encoder(settings, learned)
     declared = {m.id: m.profile for m in catalog.models if m.profile is not None}
     estimator = Estimator(
         learned,
@@ -251,10 +262,22 @@ async def start_services(
         max_wait_s=settings.embedding_batch_wait_s,
         max_queue_s=settings.embedding_queue_timeout_s,
     )
+    # Static vectors route; the transformer reads glasses turns and serves /v1/embeddings.
+    transformer = embeddings
+    if encoder.inline:
+        transformer = EmbeddingService(
+            routing_encoder(settings.model_copy(update={"embedding_backend": "onnx"})),
+            cache_bytes=settings.embedding_cache_bytes,
+            max_wait_s=settings.embedding_batch_wait_s,
+            max_queue_s=settings.embedding_queue_timeout_s,
+        )
     metrics = Metrics()
-    metrics.count_shed(lambda: embeddings.refused)
+    encoders = list({id(e): e for e in (embeddings, transformer)}.values())
+    metrics.count_shed(lambda: sum(e.refused for e in encoders))
     feedback = FeedbackLoop(store, estimator)
-    conversations = Conversations(_turn_classifier(encoder.model_id), embeddings, store)
+    conversations = Conversations(
+        _turn_reader(embeddings), store, glasses=_turn_reader(transformer)
+    )
     decision_log = DecisionLog(store, catalog)
     tracing = Tracing(
         tracer(tracer_provider),
@@ -284,7 +307,7 @@ async def start_services(
         outbox=outbox,
         recorder=Recorder(catalog, metrics, decision_log),
         conversations=conversations,
-        embeddings=embeddings,
+        cache_vectors=transformer,
         cache=cache,
         limits=Limits(
             fail_open=settings.fail_open,
@@ -326,7 +349,7 @@ async def start_services(
             catalog,
             adapters,
             availability,
-            embeddings,
+            transformer,
             lambda caller: Ledger(caller, store, outbox, settings.fail_open),
             metrics,
         ),
@@ -345,19 +368,14 @@ def _transcriber(
         return None
 
 
-def _turn_classifier(model_id: str) -> TurnClassifier | None:
-    """The bundled turn classifier, if it was fitted on the embedding model in use.
-
-    Either precision of the same weights will do: its decisions on fp32 and int8 embeddings of
-    the labelled turns agree (``bench/embedding_speed.py --turns``); so will any token bound
-    of 32 or more, since no labelled turn is longer than 22 tokens.
-    """
-    classifier = TurnClassifier.load()
-    if weights_id(classifier.model_id) != weights_id(model_id):
+def _turn_reader(embeddings: EmbeddingService) -> TurnReader | None:
+    """The bundled turn classifier fitted on these embeddings, with them; None if none is."""
+    model_id = embeddings.encoder.model_id
+    classifier = TurnClassifier.for_embeddings(model_id)
+    if classifier is None:
         log.warning(
-            "turn classifier was fitted on %s, not %s: capabilities come from attachments only",
-            classifier.model_id,
+            "no turn classifier is fitted on %s: capabilities come from attachments only",
             model_id,
         )
         return None
-    return classifier
+    return TurnReader(classifier, embeddings)

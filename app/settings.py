@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     )
 
     embedding_model: Path | None = Field(default=None, description="unset = all-MiniLM-L6-v2")
-    embedding_backend: Literal["auto", "onnx-int8", "onnx", "torch"] = "auto"
+    embedding_backend: Literal["auto", "static", "onnx-int8", "onnx", "torch"] = "auto"
     embedding_max_tokens: int | None = Field(
         default=None,
         gt=0,

@@ -9,6 +9,7 @@ decide the left-out source's conversations turn by turn, follow-ups inheriting t
 (``scripts/make_glasses_images.py``) and looked at as the service does (``app.selection.photo_look``).
 
     .venv/bin/python bench/capabilities_cv.py [--fast] [--no-photo-look] [--routerdc PATH]
+        [--backend static|onnx|...]
 
 Prints, per left-out source: exact-set accuracy, recall and precision of each capability, and the
 same turns decided by two baselines: always-vision (``vision`` whenever there is a photo) and a
@@ -28,11 +29,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.embedding.encoder import load_encoder
+from app.embedding.encoder import Backend, load_encoder
 from app.selection.photo_look import look_at
 from app.selection.turns import (
     CAPABILITIES,
@@ -99,7 +101,7 @@ def metrics(turns: list[LabelledTurn], said: list[tuple[str, ...]]) -> dict[str,
 
 def loso(table: Table, fast: bool) -> Decided:
     """Every turn decided by heads fitted without its source (thresholds: see the docstring)."""
-    shipped = TurnClassifier.load().thresholds
+    shipped = _shipped(table.model_id).thresholds
     decided: Decided = {}
     for train, test in source_folds(table):
         heads = fit_heads(table, train)
@@ -160,9 +162,18 @@ def text_prompts(path: Path, start: int, stop: int) -> list[str]:
         return [json.loads(line)["prompt"] for k, line in enumerate(lines) if start <= k < stop]
 
 
-def web_search_on_text(classifier: TurnClassifier, path: Path) -> None:
+def _shipped(model_id: str) -> TurnClassifier:
+    classifier = TurnClassifier.for_embeddings(model_id)
+    if classifier is None:
+        raise SystemExit(
+            f"no bundled turn classifier for {model_id}: scripts/fit_turn_classifier.py"
+        )
+    return classifier
+
+
+def web_search_on_text(classifier: TurnClassifier, path: Path, backend: Backend) -> None:
     """How many ordinary text prompts (no photo, no client context) get ``web_search``."""
-    encoder = load_encoder()
+    encoder = load_encoder(backend=backend)
     for start, stop in ((0, 600), (600, 10**9)):
         prompts = text_prompts(path, start, stop)
         if not prompts:
@@ -214,11 +225,13 @@ def main() -> None:
     parser.add_argument("--fast", action="store_true", help="shipped thresholds, no nesting")
     parser.add_argument("--no-photo-look", action="store_true", help="refit without the look")
     parser.add_argument("--routerdc", type=Path, default=ROUTERDC)
+    parser.add_argument("--backend", default="auto", choices=get_args(Backend),
+                        help="the embeddings the heads read (auto: the service's default)")  # fmt: skip
     parser.add_argument("--show-errors", type=int, default=0, metavar="N",
                         help="print up to N wrongly decided turns per source")  # fmt: skip
     args = parser.parse_args()
     turns = load_labelled_turns()
-    table = load_table(turns, photos=not args.no_photo_look)
+    table = load_table(turns, photos=not args.no_photo_look, backend=args.backend)
     print(f"{len(turns)} turns in {len(set(table.groups))} conversations from "
           f"{len(set(table.sources.tolist()))} sources; {sum(t.has_image for t in turns)} "
           "with a photo\n")  # fmt: skip
@@ -231,9 +244,9 @@ def main() -> None:
     cost = error_cost(table, {i: _Said(d) for i, d in decided.items()})  # type: ignore[misc]
     print(f"\nweighted errors per turn ({', '.join(f'{k} {v:g}' for k, v in ERROR_COSTS.items())}): "
           f"{cost:.3f}; turns {len(truth)}")  # fmt: skip
-    classifier = TurnClassifier.load()
+    classifier = _shipped(table.model_id)
     if args.routerdc.exists():
-        web_search_on_text(classifier, args.routerdc)
+        web_search_on_text(classifier, args.routerdc, args.backend)
     print()
     timing(classifier, table, args.routerdc)
 

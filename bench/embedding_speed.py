@@ -1,9 +1,10 @@
 """Embedding backends side by side: speed, fidelity to the reference, and what it changes.
 
-For each backend (sentence-transformers on torch = the reference, fp32 ONNX, int8 ONNX), in one
-run on this machine: start-up time, median time of one short query, throughput on the prompts of
-``--data`` (run as ``switchboard predict`` runs them), and the cosine of each vector to the
-reference. ``--turns`` adds how often the bundled turn classifier decides a labelled glasses turn
+For each backend (sentence-transformers on torch = the reference, fp32 ONNX, int8 ONNX, static
+vectors), in one run on this machine: start-up time, median time of one short query and of one
+of the prompts of ``--data`` cut to 2,000 characters, throughput on those prompts (run as
+``switchboard predict`` runs them), and the cosine of each vector to the reference (static
+vectors are of another kind: their cosine to the reference says little). ``--turns`` adds how often the bundled turn classifier decides a labelled glasses turn
 the same way on int8 and on fp32 embeddings (it accepts either precision of the same weights).
 Routing quality per backend: ``bench/routing_quality.py --backend ...``.
 
@@ -37,6 +38,15 @@ def single_query_ms(encoder: Encoder, repeats: int = 100) -> float:
     return 1000 * statistics.median(times)
 
 
+def long_query_ms(encoder: Encoder, prompts: list[str], repeats: int = 100) -> float:
+    times = []
+    for prompt in prompts[:repeats]:
+        start = time.perf_counter()
+        encoder.encode([prompt[:2000]])
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
 def turn_agreement() -> tuple[int, float, float, float]:
     """Turns, share decided alike, and exact-set accuracy of the bundled classifier on each."""
     from app.selection.turns import TurnClassifier
@@ -66,22 +76,25 @@ def main() -> None:
     threadpool_limits(limits=1, user_api="blas")  # as in the service
     print(f"{len(prompts)} prompts from {', '.join(p.name for p in args.data)}\n")
     print(
-        "| backend | start-up (s) | one query, median (ms) | prompts/s | cosine to reference, min / median |"
+        "| backend | start-up (s) | one short query, median (ms) | one prompt of up to 2,000 "
+        "characters, median (ms) | prompts/s | cosine to reference, min / median |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     reference = None
-    for backend in ("torch", "onnx", "onnx-int8"):
+    longest = sorted(prompts, key=len)[-100:]
+    for backend in ("torch", "onnx", "onnx-int8", "static"):
         start = time.perf_counter()
         encoder = load_encoder(backend=backend)  # type: ignore[arg-type]
         startup = time.perf_counter() - start
         encoder.encode(prompts[:16])
         single = single_query_ms(encoder)
+        long = long_query_ms(encoder, longest)
         start = time.perf_counter()
         vectors = encoder.encode(prompts)
         rate = len(prompts) / (time.perf_counter() - start)
         reference = vectors if reference is None else reference
         cosine = (vectors * reference).sum(axis=1)
-        print(f"| {backend} | {startup:.2f} | {single:.2f} | {rate:.0f} | "
+        print(f"| {backend} | {startup:.2f} | {single:.2f} | {long:.2f} | {rate:.0f} | "
               f"{cosine.min():.4f} / {np.median(cosine):.4f} |")  # fmt: skip
     if args.turns:
         n, same, exact32, exact8 = turn_agreement()

@@ -320,7 +320,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="calls per measurement")
     parser.add_argument("--workers", type=int, default=1, help="Switchboard workers (Redis if >1)")
-    parser.add_argument("--backend", default="auto", choices=["auto", "onnx", "onnx-int8"],
+    parser.add_argument("--backend", default="auto", choices=["auto", "static", "onnx", "onnx-int8"],
                         help="embedding backend (auto: the service's default, fp32)")  # fmt: skip
     parser.add_argument("--litellm", type=Path, default=LITELLM if LITELLM.exists() else None,
                         help="the `litellm` command of a separate environment (see above)")  # fmt: skip

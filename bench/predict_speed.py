@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--profiles-data", type=Path, default=DATA / "routerbench_train.jsonl")
     parser.add_argument("--prompts", type=Path, action="append")
     parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--backends", nargs="+", default=["onnx", "onnx-int8"])
+    parser.add_argument("--backends", nargs="+", default=["static", "onnx", "onnx-int8"])
     args = parser.parse_args()
     sources = args.prompts or [DATA / "routerdc7_train.jsonl", DATA / "routerbench_train.jsonl",
                                TURNS]  # fmt: skip

@@ -6,7 +6,7 @@ embeddings. Prints one Markdown table: single models, oracle, kNN, the router at
 AIQ of router / kNN / single-model hull, all from the same run.
 
     .venv/bin/python bench/routing_quality.py --data ../shared/data/routing/routerbench_train.jsonl
-    .venv/bin/python bench/routing_quality.py --data ... --backend onnx-int8
+    .venv/bin/python bench/routing_quality.py --data ... --backend onnx   (the transformer)
     .venv/bin/python bench/routing_quality.py --data ... --max-tokens 64 --seed 1
 
 ``--max-tokens`` sets how many tokens of each prompt the encoder reads (default: the
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.embedding.encoder import DEFAULT_MAX_TOKENS, load_encoder
+from app.embedding.encoder import DEFAULT_BACKEND, DEFAULT_MAX_TOKENS, load_encoder
 from app.offline.crossval import cross_validate
 from app.selection.labelled import read_labelled
 
@@ -32,8 +32,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--backend",
-        choices=["onnx", "onnx-int8", "torch"],
-        default="onnx",
+        choices=["static", "onnx", "onnx-int8", "torch"],
+        default=DEFAULT_BACKEND,
         help="embedding backend for profiles and queries alike",
     )
     parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)

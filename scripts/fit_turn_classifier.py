@@ -29,6 +29,7 @@ import json
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -340,8 +341,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--turns", type=Path, default=DEFAULT_TURNS)
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
+    parser.add_argument(
+        "--backend", default="auto", choices=get_args(Backend), help="the embeddings the heads read"
+    )
     args = parser.parse_args()
-    table = load_table(load_labelled_turns(args.turns))
+    table = load_table(load_labelled_turns(args.turns), backend=args.backend)
     classifier, decisions = fit(table)
     data = classifier.to_dict()
     data["trained_on"] = {

@@ -7,7 +7,8 @@ hops and N encoder runs, each reading all the weights, into a few. When requests
 arriving together (the last batch held more than one text), a batch whose first text finds the
 encoder free also waits up to ``max_wait_s`` (1 ms) for the texts of requests just behind it;
 with one request at a time nothing waits. A text the encoder refuses fails its own request
-only: the batch is then encoded text by text.
+only: the batch is then encoded text by text. An encoder that takes microseconds
+(``Encoder.inline``: static embeddings) runs on the event loop at once, with no queue.
 
 The queue is bounded in time: from the encoder's recent seconds per text, a text that would
 wait longer than ``max_queue_s`` behind the ones already queued is refused at once with
@@ -83,6 +84,13 @@ class EmbeddingService:
         if cached is not None:
             self._cache.move_to_end(text)
             return cached
+        if self.encoder.inline:  # microseconds: a queue and a thread would cost more
+            by_text = self._encode([text])
+            found = by_text[text]
+            if isinstance(found, Exception):
+                raise found
+            self._remember({text: found})
+            return found
         wait = self.expected_wait_s()
         if shed and self.max_queue_s is not None and wait > self.max_queue_s:
             self.refused += 1

@@ -1,7 +1,14 @@
-"""Query embeddings: the encoder (sentence-transformers on torch, or the same model in ONNX).
+"""Query embeddings: the encoder (sentence-transformers on torch, the same model in ONNX, or
+static vectors read from it).
 
-Three backends, one model (mean-pooled, L2-normalised all-MiniLM-L6-v2 by default):
+Four backends, one model (mean-pooled, L2-normalised all-MiniLM-L6-v2 by default):
 
+- ``static`` (the default): each vocabulary token's vector, read once from the transformer
+  into a table; a text is the mean of its tokens' rows (``StaticEncoder``). Routing quality
+  equal to the transformer's by cross-validation on both shared files, for the tokenizer's
+  time (0.1-0.3 ms) instead of 3-25 ms of CPU per query: deciding no longer grows with the
+  prompt or the load. Its vectors are its own (``+static``): profiles and the turn classifier
+  are built on them. ``/v1/embeddings`` still serves the transformer's vectors.
 - ``torch``: sentence-transformers itself, the reference.
 - ``onnx``: the same transformer exported once with ``torch.onnx.export`` to a cache directory,
   run with onnxruntime + tokenizers + numpy: the reference embeddings (``tests/app/
@@ -24,7 +31,8 @@ needs what a prompt is about, which its beginning says (``bench/routing_quality.
 ``docs/overhead.md``). The model's own window (256 tokens for MiniLM) is the upper limit.
 
 ``model_id`` names the weights (a hash of them), the token bound when it is shorter than the
-model's window (``+tok128``) and, for int8, the precision (``+tok128+int8``). Profiles record
+model's window (``+tok128``), for int8 the precision (``+tok128+int8``) and for static vectors
+their kind (``+tok128+static``). Profiles record
 it; ``load_encoder(like=...)`` gives the encoder that reproduces a recorded id (an id without a
 bound was made with the whole window), and the estimator refuses profiles built with another.
 fp32 ONNX and torch share an id: they give the same vectors. The async side (cache,
@@ -51,10 +59,12 @@ from app.weights import verify_sha256
 
 log = logging.getLogger(__name__)
 
-Backend = Literal["auto", "onnx-int8", "onnx", "torch"]
+Backend = Literal["auto", "static", "onnx-int8", "onnx", "torch"]
 Vectors = NDArray[np.float32]
 INT8 = "+int8"
 """Suffix of the ``model_id`` of int8 embeddings."""
+STATIC = "+static"
+"""Suffix of the ``model_id`` of static embeddings (``StaticEncoder``)."""
 TOKENS = "+tok"
 """Suffix of the ``model_id`` of embeddings made from fewer tokens than the model's window."""
 DEFAULT_MAX_TOKENS = 128
@@ -66,11 +76,11 @@ BATCH_TOKENS = 1024
 reading the weights once per text, which is most of a short query's cost; past this size a
 batch only adds attention work and cache misses (CPU per text rose with batch size on
 100-token prompts)."""
-DEFAULT_BACKEND: Backend = "onnx"
-"""What ``auto`` means when no profiles say otherwise: the reference vectors, fast. int8 is
-opt-in: 2.6x the batch throughput, and at 128 tokens within 0.1 point of fp32 on both shared
-files by cross-validation (``bench/routing_quality.py --backend onnx-int8``); the turn
-classifier is fitted and measured on fp32 vectors, hence fp32."""
+DEFAULT_BACKEND: Backend = "static"
+"""What ``auto`` means when no profiles say otherwise: static vectors, the same routing
+quality as the transformer's by cross-validation on both shared files (``bench/
+routing_quality.py --backend``) at a hundredth of its CPU; a turn classifier is shipped for
+them and for the transformer's (``app/data/turn_classifier*.json``)."""
 
 
 CHARS_PER_TOKEN_BOUND = 16
@@ -88,6 +98,8 @@ class Encoder(Protocol):
     """Characters of a text the encoder reads; the rest cannot change its vector."""
     max_tokens: int
     """Tokens of a text the encoder reads."""
+    inline: bool
+    """Cheap enough to run on the event loop, with no queue or thread (``StaticEncoder``)."""
 
     def encode(self, texts: Sequence[str]) -> Vectors: ...
 
@@ -150,28 +162,38 @@ def _model_id(path: Path) -> str:
     return f"{path.name if path.name != 'model' else 'all-MiniLM-L6-v2'}@{digest.hexdigest()[:12]}"
 
 
-def embedding_id(weights: str, *, int8: bool, max_tokens: int, window: int) -> str:
+def embedding_id(
+    weights: str, *, int8: bool = False, max_tokens: int, window: int, static: bool = False
+) -> str:
     """The ``model_id`` of embeddings made by ``weights`` (see the module docstring)."""
     bound = f"{TOKENS}{max_tokens}" if max_tokens < window else ""
-    return weights + bound + (INT8 if int8 else "")
+    return weights + bound + (INT8 if int8 else "") + (STATIC if static else "")
 
 
 def token_bound(model_id: str) -> int | None:
     """The token bound an embedding id names (None: the model's whole window)."""
-    _, found, bound = model_id.removesuffix(INT8).rpartition(TOKENS)
+    _, found, bound = model_id.removesuffix(STATIC).removesuffix(INT8).rpartition(TOKENS)
     return int(bound) if found and bound.isdigit() else None
 
 
 def base_model_id(model_id: str) -> str:
-    """An embedding id without the precision (the fp32 id of the same weights and bound)."""
+    """An embedding id without the precision (the fp32 id of the same weights and bound).
+
+    Static embeddings are vectors of another kind, not a precision: their id stays as it is.
+    """
     return model_id.removesuffix(INT8)
 
 
 def weights_id(model_id: str) -> str:
-    """The weights part of an embedding id (without the precision or the token bound)."""
-    model_id = base_model_id(model_id)
+    """The weights part of an embedding id (without the precision or the token bound).
+
+    Static embeddings keep their suffix: they are not the transformer's vectors.
+    """
+    static = model_id.endswith(STATIC)
+    model_id = base_model_id(model_id.removesuffix(STATIC))
     bound = token_bound(model_id)
-    return model_id if bound is None else model_id.removesuffix(f"{TOKENS}{bound}")
+    weights = model_id if bound is None else model_id.removesuffix(f"{TOKENS}{bound}")
+    return weights + (STATIC if static else "")
 
 
 def _bounded(max_tokens: int | None, window: int) -> int:
@@ -187,6 +209,8 @@ def _max_seq_length(path: Path) -> int:
 
 class TorchEncoder:
     """The reference: sentence-transformers on torch (CPU)."""
+
+    inline = False
 
     def __init__(self, path: Path, max_tokens: int | None = DEFAULT_MAX_TOKENS) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -227,6 +251,8 @@ class OnnxEncoder:
     per operator on an idle machine, and on a busy one burns the cores the event loop needs
     (it doubled the CPU time per query measured under load, ``bench/profile_stages.py``).
     """
+
+    inline = False
 
     def __init__(
         self,
@@ -307,15 +333,88 @@ class OnnxEncoder:
         for row, token_ids in enumerate(batch):
             ids[row, : len(token_ids)] = token_ids
             mask[row, : len(token_ids)] = 1
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._inputs:
-            feeds["token_type_ids"] = np.zeros_like(ids)
-        hidden = np.asarray(session.run(None, feeds)[0], dtype=np.float32)
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / weights.sum(axis=1)
+        pooled = self.pooled(ids, mask, session)
         norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         unit: Vectors = (pooled / norms).astype(np.float32)
         return unit
+
+    def pooled(self, ids: NDArray[np.int64], mask: Any = None, session: Any = None) -> Vectors:
+        """Mean of each row's token states where ``mask`` is set (all of them without one)."""
+        mask = np.ones_like(ids) if mask is None else mask
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = np.asarray((session or self._session).run(None, feeds)[0], dtype=np.float32)
+        weights = mask[:, :, None].astype(np.float32)
+        pooled: Vectors = (hidden * weights).sum(axis=1) / weights.sum(axis=1)
+        return pooled
+
+
+class StaticEncoder:
+    """Each token's vector read once from the transformer; a text is the mean of its tokens'.
+
+    The table holds, for every token of the vocabulary, the transformer's embedding of that
+    token alone (``[CLS] token [SEP]``, mean-pooled, as the model embeds a one-word text), less
+    the mean over the vocabulary, made once from the same weights (``token_table``). A text's
+    vector is the mean of its tokens' rows, unit length: no attention, so word order and
+    context are lost, but what a prompt is about (its domain, its task, its vocabulary) is
+    kept, and that is what routing reads. Without the centring every text would share one large
+    component (cosine 0.6-0.9 between unrelated prompts); with it, similar prompts stand out.
+    By the same cross-validation on both shared files its routing quality is the transformer's
+    (README, "Embedding backends"), for the tokenizer's time and a few microseconds, whatever
+    the length: no thread pool, no batching, no queue.
+    """
+
+    inline = True
+    """Cheap enough to run on the event loop (``app.embedding.batcher``)."""
+
+    def __init__(
+        self, path: Path, table_path: Path, *, max_tokens: int | None = DEFAULT_MAX_TOKENS
+    ) -> None:
+        from tokenizers import Tokenizer
+
+        window = _max_seq_length(path)
+        self.max_tokens = _bounded(max_tokens, window)
+        self.model_id = embedding_id(
+            _model_id(path), max_tokens=self.max_tokens, window=window, static=True
+        )
+        self._table: Vectors = np.load(table_path, mmap_mode="r")  # shared by the workers
+        self.dim = int(self._table.shape[1])
+        self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length=self.max_tokens)
+        self.max_chars = self.max_tokens * CHARS_PER_TOKEN_BOUND
+        specials = [self._tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]")]
+        self._empty = np.asarray(self._table[specials]).sum(axis=0)  # a text with no tokens
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(
+            clipped(texts, self.max_chars), add_special_tokens=False
+        )
+        for row, encoding in enumerate(encodings):
+            ids = encoding.ids
+            summed = np.asarray(self._table[ids]).sum(axis=0) if ids else self._empty
+            out[row] = summed / max(float(np.linalg.norm(summed)), 1e-12)
+        return out
+
+
+def token_table(encoder: OnnxEncoder, table_path: Path) -> Path:
+    """Every vocabulary token's embedding alone (``[CLS] token [SEP]``, mean-pooled, not unit),
+    less their mean."""
+    tokenizer = encoder._tokenizer
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    size = tokenizer.get_vocab_size()
+    table = np.empty((size, encoder.dim), dtype=np.float32)
+    for start in range(0, size, 512):
+        tokens = np.arange(start, min(size, start + 512), dtype=np.int64)
+        ids = np.stack([np.full_like(tokens, cls), tokens, np.full_like(tokens, sep)], axis=1)
+        table[start : start + len(tokens)] = encoder.pooled(ids)
+    table -= table.mean(axis=0)
+    tmp = table_path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, table)
+    tmp.replace(table_path)
+    return table_path
 
 
 def export_onnx(path: Path, onnx_path: Path) -> Path:
@@ -375,6 +474,8 @@ def resolve_backend(backend: Backend, like: str | None = None) -> Backend:
         return backend
     if like is None:
         return DEFAULT_BACKEND
+    if like.endswith(STATIC):
+        return "static"
     return "onnx-int8" if like.endswith(INT8) else "onnx"
 
 
@@ -411,12 +512,18 @@ def load_encoder(
             log.info("exporting %s to ONNX at %s (once)", path, onnx_path)
             export_onnx(path, onnx_path)
         except Exception:
-            if backend != "auto" or chosen == "onnx-int8":
+            if backend != "auto" or chosen != "onnx":
                 raise
             log.warning("ONNX export failed; using sentence-transformers on torch", exc_info=True)
             return TorchEncoder(path, max_tokens)
     if chosen == "onnx":
         return OnnxEncoder(path, onnx_path, threads, max_tokens=max_tokens)
+    if chosen == "static":
+        table_path = onnx_path.with_name("static.npy")
+        if not table_path.exists():
+            log.info("reading every token's vector from the encoder into %s (once)", table_path)
+            token_table(OnnxEncoder(path, onnx_path, threads, max_tokens=None), table_path)
+        return StaticEncoder(path, table_path, max_tokens=max_tokens)
     int8_path = onnx_path.with_name("model.int8.onnx")
     if not int8_path.exists():
         log.info("quantising the ONNX encoder to int8 at %s (once)", int8_path)

@@ -167,7 +167,9 @@ class Completions:
     outbox: Outbox
     recorder: Recorder
     conversations: Conversations
-    embeddings: EmbeddingService
+    cache_vectors: EmbeddingService
+    """What the response cache compares: the transformer's vectors (static ones cannot tell a
+    paraphrase from a question about another thing: "France" and "Spain" 0.93)."""
     cache: ResponseCache | None
     limits: Limits
     tracing: Tracing = NO_TRACING
@@ -366,7 +368,7 @@ class Completions:
         request = call.request
         if call.caller.tenant is None:  # anonymous callers share nothing
             return None
-        embedding = await self.embeddings.embed(request.prompt_text())
+        embedding = await self.cache_vectors.embed(request.prompt_text())
         hit = await self.cache.get(request, call.caller.tenant, embedding)
         if hit is None:
             return None
@@ -385,7 +387,7 @@ class Completions:
 
     async def _to_cache(self, call: Call, completion: ChatCompletion) -> None:
         assert self.cache is not None and call.caller.tenant is not None
-        embedding = await self.embeddings.embed(call.request.prompt_text(), shed=False)
+        embedding = await self.cache_vectors.embed(call.request.prompt_text(), shed=False)
         payload = json.dumps({"completion": completion.model_dump(mode="json")})
         await self.cache.put(call.request, call.caller.tenant, embedding, payload)
 

@@ -5,7 +5,12 @@ Clients are stateless: they send the whole history each turn (OpenAI messages, o
 
 - **The turn's capabilities** (``vision``, ``web_search``) come from ``app.selection.turns``: the
   turn classifier reads the last user turn, and for follow-ups the previous user turn and the
-  capabilities that turn had. An image part alone never means ``vision``.
+  capabilities that turn had. An image part alone never means ``vision``. Two readers may be
+  configured (``TurnReader``): requests that carry a photo or the client's time or place
+  (glasses clients) are read on the transformer's vectors, on which the classifier decides
+  glasses turns best (``bench/capabilities_cv.py``), and plain text on the router's own
+  vectors, so a text prompt costs no second embedding. With the transformer as the router's
+  encoder both are the same.
 - **What the previous turn was routed to.** After answering, the service stores the turn's
   model and capabilities under a fingerprint of the conversation *including the answer*
   (per caller, with a TTL). The next request's history, up to its new user turn, has the same
@@ -29,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import JsonValue
@@ -95,36 +101,50 @@ def _history(messages: list[ChatMessage]) -> tuple[list[ChatMessage], ChatMessag
     return messages, None
 
 
+@dataclass(frozen=True)
+class TurnReader:
+    """A turn classifier and the embeddings it was fitted on."""
+
+    classifier: TurnClassifier
+    embeddings: EmbeddingService
+
+
 class Conversations:
     def __init__(
-        self,
-        classifier: TurnClassifier | None,
-        embeddings: EmbeddingService,
-        store: StateStore,
+        self, text: TurnReader | None, store: StateStore, glasses: TurnReader | None = None
     ) -> None:
-        self.classifier = classifier
-        self.embeddings = embeddings
+        """``text`` reads plain requests on the router's vectors; ``glasses`` (default: the
+        same) those with a photo or the client's time or place."""
+        self.text = text
+        self.glasses = glasses or text
         self.store = store
 
     async def analyse(
         self, request: ChatRequest, embedding: np.ndarray, tenant: str | None
     ) -> TurnAnalysis:
-        """The capabilities and conversational position of the request's last user turn."""
+        """The capabilities and conversational position of the request's last user turn.
+
+        ``embedding`` is the router's vector of that turn (``ChatRequest.prompt_text``).
+        """
         before, last = _history(request.messages)
         if last is None:
             return TurnAnalysis(())
         # An earlier photo is still in the model's context, so a follow-up may still need vision.
         has_image = any(m.has_image() for m in request.messages if m.role == "user")
-        if self.classifier is None:  # no classifier for this embedding model: images mean vision
-            return TurnAnalysis(("vision",) if has_image else ())
-        users = [m for m in before if m.role == "user" and m.text().strip()]
         client = client_context(request.messages)
+        reader = self.glasses if has_image or any(client) else self.text
+        if reader is None:  # no classifier for these embeddings: images mean vision
+            return TurnAnalysis(("vision",) if has_image else ())
+        if reader is not self.text:
+            embedding = await reader.embeddings.embed(last.text())
+        classifier = reader.classifier
+        users = [m for m in before if m.role == "user" and m.text().strip()]
         remembered = await self._recall(tenant, before) if users else None
         previous: list[PreviousTurn] = []
         previous_embedding = None
         if users:
             prior = users[-1]
-            previous_embedding = await self.embeddings.embed(prior.text())
+            previous_embedding = await reader.embeddings.embed(prior.text())
             if remembered is not None:
                 stored = remembered.get("capabilities")
                 capabilities = tuple(str(c) for c in stored) if isinstance(stored, list) else ()
@@ -132,12 +152,12 @@ class Conversations:
                 model = stored_model if isinstance(stored_model, str) else None
             else:
                 capabilities = await self._classify_alone(
-                    prior, users[:-1], previous_embedding, client
+                    reader, prior, users[:-1], previous_embedding, client
                 )
                 model = None
             previous = [PreviousTurn(prior.text(), capabilities, model)]
         context = TurnContext(last.text(), has_image, previous, photo_look(last), *client)
-        decision = self.classifier.decide(embedding, previous_embedding, context)
+        decision = classifier.decide(embedding, previous_embedding, context)
         return TurnAnalysis(
             decision.capabilities,
             decision.followup,
@@ -148,26 +168,26 @@ class Conversations:
 
     async def _classify_alone(
         self,
+        reader: TurnReader,
         turn: ChatMessage,
         earlier: list[ChatMessage],
         embedding: np.ndarray,
         client: tuple[bool, bool],
     ) -> tuple[str, ...]:
         """An earlier turn's capabilities, judged with the one before it (one level deep)."""
-        assert self.classifier is not None
         before = earlier[-1] if earlier else None
         context_prev: list[PreviousTurn] = []
         before_embedding = None
         if before is not None:
-            before_embedding = await self.embeddings.embed(before.text())
-            alone = self.classifier.decide(
+            before_embedding = await reader.embeddings.embed(before.text())
+            alone = reader.classifier.decide(
                 before_embedding,
                 None,
                 TurnContext(before.text(), before.has_image(), [], None, *client),
             )
             context_prev = [PreviousTurn(before.text(), alone.capabilities)]
         # Earlier turns' photos are usually not resent; judge them as if they had one.
-        decided = self.classifier.decide(
+        decided = reader.classifier.decide(
             embedding, before_embedding, TurnContext(turn.text(), True, context_prev, None, *client)
         )
         return decided.capabilities

@@ -2,9 +2,11 @@
 
 Two kinds of embeddings model:
 
-- Switchboard's own encoder, the MiniLM it routes with, served as ``local/all-minilm-l6-v2``
+- Switchboard's own encoder, the MiniLM transformer, served as ``local/all-minilm-l6-v2``
   (``-int8`` when the int8 encoder is loaded): free, 384 dimensions, L2-normalised, each text
-  read up to its first 256 word pieces (as sentence-transformers does), never leaving the box.
+  read up to its first 128 word pieces, never leaving the box. When the router reads static
+  vectors (``StaticEncoder``: good for telling prompts apart, not for search), this is the
+  transformer loaded beside it for the glasses turns.
 - Catalog rows marked ``embeddings`` whose adapter has an embeddings call (``openai_compat``),
   called as named with their row's key, base URL and timeout.
 

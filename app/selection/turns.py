@@ -68,6 +68,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from app.embedding.encoder import weights_id
 from app.errors import ConfigError
 from app.selection.photo_look import FEATURES as FRAME_FEATURES
 from app.selection.photo_look import FrameLook, frame_vector
@@ -170,6 +171,21 @@ class TurnClassifier:
             return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"cannot load turn classifier weights from {path}: {exc}") from exc
+
+    @classmethod
+    def for_embeddings(cls, model_id: str, data_dir: Path = DATA_DIR) -> TurnClassifier | None:
+        """The bundled classifier fitted on the embeddings ``model_id`` names, if there is one.
+
+        One is shipped per kind of vector (``turn_classifier*.json``): the transformer's (any
+        precision of the same weights will do: decisions on fp32 and int8 embeddings of the
+        labelled turns agree, ``bench/embedding_speed.py --turns``; so will any token bound of
+        32 or more, since no labelled turn is longer than 22 tokens) and the static one.
+        """
+        for path in sorted(data_dir.glob("turn_classifier*.json")):
+            classifier = cls.load(path)
+            if weights_id(classifier.model_id) == weights_id(model_id):
+                return classifier
+        return None
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> TurnClassifier:

@@ -19,7 +19,9 @@ from app.embedding.encoder import (
     BATCH_TOKENS,
     DEFAULT_MAX_TOKENS,
     INT8,
+    STATIC,
     OnnxEncoder,
+    StaticEncoder,
     TorchEncoder,
     base_model_id,
     default_model_path,
@@ -75,7 +77,7 @@ def test_int8_is_close_to_the_reference_and_has_its_own_id(
 def test_auto_loads_the_encoder_profiles_were_built_with(
     onnx: OnnxEncoder, int8: OnnxEncoder
 ) -> None:
-    assert load_encoder(cache_dir=CACHE).model_id == onnx.model_id  # the default: fp32
+    assert load_encoder(cache_dir=CACHE).model_id == onnx.model_id + STATIC  # the default
     assert load_encoder(cache_dir=CACHE, like=onnx.model_id).model_id == onnx.model_id
     assert load_encoder(cache_dir=CACHE, like=int8.model_id).model_id == int8.model_id
 
@@ -143,10 +145,66 @@ def test_the_token_bound_is_part_of_the_id() -> None:
     assert load_encoder(cache_dir=CACHE, like=bounded.model_id).model_id == bounded.model_id
 
 
+@pytest.fixture(scope="module")
+def static() -> StaticEncoder:
+    encoder = load_encoder(backend="static", cache_dir=CACHE)
+    assert isinstance(encoder, StaticEncoder)
+    return encoder
+
+
+def test_static_vectors_are_named_apart_and_reproduced_by_auto(
+    onnx: OnnxEncoder, static: StaticEncoder
+) -> None:
+    vectors = static.encode([*TEXTS, ""])
+    assert vectors.shape == (len(TEXTS) + 1, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert static.model_id == onnx.model_id + STATIC
+    assert weights_id(static.model_id) != weights_id(onnx.model_id)  # not the same vectors
+    assert token_bound(static.model_id) == DEFAULT_MAX_TOKENS
+    assert load_encoder(cache_dir=CACHE, like=static.model_id).model_id == static.model_id
+    assert load_encoder(cache_dir=CACHE, like=onnx.model_id).model_id == onnx.model_id
+    # centred: unrelated prompts do not all look alike, as a plain mean of token vectors would
+    cosines = static.encode(MIXED) @ static.encode(MIXED).T
+    assert float(np.median(cosines[np.triu_indices(len(MIXED), 1)])) < 0.7
+
+
+def test_static_vectors_read_a_bounded_beginning_the_same_alone_or_together(
+    static: StaticEncoder,
+) -> None:
+    long = max(MIXED, key=len)
+    assert np.array_equal(static.encode([long]), static.encode([long + " and more" * 1000]))
+    started = time.perf_counter()
+    static.encode(["a" * 20_000_000])  # a 20 MB message: only its first max_chars are read
+    assert time.perf_counter() - started < 5  # generous: it would take minutes unbounded
+    together = static.encode(MIXED)
+    alone = np.vstack([static.encode([t]) for t in MIXED])
+    assert np.abs(together - alone).max() < 1e-6
+
+
+def test_the_token_table_is_made_once_and_reused(static: StaticEncoder) -> None:
+    table = next((CACHE / "onnx").glob("*/static.npy"))
+    made = table.stat().st_mtime_ns
+    again = load_encoder(backend="static", cache_dir=CACHE)
+    assert table.stat().st_mtime_ns == made
+    assert np.array_equal(again.encode(TEXTS), static.encode(TEXTS))
+
+
+async def test_static_embeddings_run_inline_with_no_queue(static: StaticEncoder) -> None:
+    service = EmbeddingService(static, cache_bytes=1 << 20, max_queue_s=0.0)
+    vectors = await asyncio.gather(*(service.embed(f"question number {i}") for i in range(20)))
+    assert service._worker is None and service.refused == 0  # never queued, never shed
+    assert np.array_equal(vectors[3], static.encode(["question number 3"])[0])
+    assert service.embedded == 20 and np.array_equal(
+        await service.embed("question number 3"), vectors[3]
+    )
+    assert service.embedded == 20  # the repeat came from the cache
+    await service.aclose()
+
+
 class CountingEncoder:
     def __init__(self, inner: OnnxEncoder) -> None:
         self.inner, self.model_id, self.dim = inner, inner.model_id, inner.dim
-        self.max_chars = inner.max_chars
+        self.max_chars, self.inline = inner.max_chars, inner.inline
         self.calls: list[int] = []
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -13,7 +13,8 @@ from tests.processes import CACHE
 
 @pytest.fixture(scope="module")
 def encoder() -> Encoder:
-    return load_encoder(cache_dir=CACHE)
+    """The transformer, whose vectors the service's cache compares."""
+    return load_encoder(backend="onnx", cache_dir=CACHE)
 
 
 def _request(text: str, system: str = "Be brief.", **extra: object) -> ChatRequest:

@@ -15,7 +15,7 @@ from app.embedding.batcher import EmbeddingService
 from app.embedding.encoder import load_encoder
 from app.gateway.fitting import PHOTO_NOT_SHOWN, fitter
 from app.gateway.latency import LatencyTracker
-from app.pipeline.conversation import Conversations, fingerprint
+from app.pipeline.conversation import Conversations, TurnReader, fingerprint
 from app.schemas import ChatMessage, ChatRequest
 from app.selection.capabilities import TurnAnalysis
 from app.selection.estimator import Estimator
@@ -72,7 +72,14 @@ CATALOG = Catalog.model_validate(
 
 @pytest.fixture(scope="module")
 def embeddings() -> Iterator[EmbeddingService]:
+    """The router's own vectors (static, the default), as in the service."""
     yield EmbeddingService(load_encoder(cache_dir=CACHE))
+
+
+@pytest.fixture(scope="module")
+def transformer() -> Iterator[EmbeddingService]:
+    """The transformer's vectors, on which glasses-style turns are read, as in the service."""
+    yield EmbeddingService(load_encoder(backend="onnx", cache_dir=CACHE))
 
 
 @pytest.fixture()
@@ -92,8 +99,13 @@ def selector(latency: LatencyTracker) -> Selector:
 
 
 @pytest.fixture()
-def conversations(embeddings: EmbeddingService) -> Conversations:
-    return Conversations(TurnClassifier.load(), embeddings, MemoryStore())
+def conversations(embeddings: EmbeddingService, transformer: EmbeddingService) -> Conversations:
+    text = TurnClassifier.for_embeddings(embeddings.encoder.model_id)
+    glasses = TurnClassifier.for_embeddings(transformer.encoder.model_id)
+    assert text is not None and glasses is not None
+    return Conversations(
+        TurnReader(text, embeddings), MemoryStore(), glasses=TurnReader(glasses, transformer)
+    )
 
 
 def _user(text: str, photo: bool = True, url: str = PHOTO) -> dict[str, object]:
@@ -110,7 +122,8 @@ def _request(*messages: dict[str, object], **extra: object) -> ChatRequest:
 async def _route(
     conversations: Conversations, selector: Selector, request: ChatRequest, **kw: float
 ) -> tuple[TurnAnalysis, str | None, list[str]]:
-    embedding = await conversations.embeddings.embed(request.prompt_text())
+    assert conversations.text is not None
+    embedding = await conversations.text.embeddings.embed(request.prompt_text())
     turn = await conversations.analyse(request, embedding, "tenant")
     decision = selector.decide(request, embedding, turn, **kw)
     return turn, decision.model, decision.capabilities
@@ -138,6 +151,16 @@ async def test_a_photo_alone_does_not_make_a_turn_a_vision_turn(
     assert (chosen, needed) == (model, capabilities)
 
 
+async def test_photo_turns_are_read_on_the_transformer_and_plain_text_on_the_routers_vectors(
+    conversations: Conversations, selector: Selector, transformer: EmbeddingService
+) -> None:
+    before = transformer.embedded
+    await _route(conversations, selector, _request(_user("which of these plants needs water")))
+    assert transformer.embedded == before + 1
+    await _route(conversations, selector, _request(_user("how many grams in a pound", photo=False)))
+    assert transformer.embedded == before + 1  # no second embedding for plain text
+
+
 async def test_without_a_photo_a_seeing_question_cannot_need_vision(
     conversations: Conversations, selector: Selector
 ) -> None:
@@ -160,7 +183,8 @@ async def test_a_follow_up_keeps_the_capability_and_a_new_topic_is_reported(
     turn, chosen, needed = await _route(
         conversations,
         selector,
-        _request(first, answer, _user("how do I say good morning in italian")),
+        # (not "good morning": its cosine to "this afternoon" is 0.21, at the learned threshold)
+        _request(first, answer, _user("how do I say thank you in italian")),
     )
     assert turn.topic_changed and not turn.followup
     assert (chosen, needed) == ("text/small", [])
@@ -203,7 +227,8 @@ async def test_models_slower_than_the_deadline_are_excluded_with_a_reason(
     for _ in range(5):
         latency.observe("cloud/vision", 9.5, ok=True)
     request = _request(_user("what breed is that dog"))
-    embedding = await conversations.embeddings.embed(request.prompt_text())
+    assert conversations.text is not None
+    embedding = await conversations.text.embeddings.embed(request.prompt_text())
     turn = await conversations.analyse(request, embedding, None)
     decision = selector.decide(request, embedding, turn, deadline_s=8.0)
     vision = decision.candidate("cloud/vision")
@@ -240,7 +265,8 @@ async def test_inferred_capabilities_are_preferred_never_required(
     request = _request(
         _user("what does this sign say about parking today"), switchboard={"preset": "quality"}
     )
-    embedding = await conversations.embeddings.embed(request.prompt_text())
+    assert conversations.text is not None
+    embedding = await conversations.text.embeddings.embed(request.prompt_text())
     both = TurnAnalysis(("vision", "web_search"), scores={"vision": 0.9, "web_search": 0.6})
     decision = selector.decide(request, embedding, both)
     assert decision.model == "cloud/vision"  # no model has both: the surer one's model wins
@@ -260,7 +286,8 @@ async def test_a_photo_question_with_no_model_that_can_see_is_answered_blind(
     conversations: Conversations, selector: Selector
 ) -> None:
     request = _request(_user("what breed is that dog"))
-    embedding = await conversations.embeddings.embed(request.prompt_text())
+    assert conversations.text is not None
+    embedding = await conversations.text.embeddings.embed(request.prompt_text())
     turn = await conversations.analyse(request, embedding, None)
     assert turn.capabilities == ("vision",)
     blind = Selector(

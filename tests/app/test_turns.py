@@ -29,7 +29,8 @@ from tests.processes import CACHE
 
 @pytest.fixture(scope="module")
 def encoder() -> Encoder:
-    return load_encoder(cache_dir=CACHE)
+    """The transformer's vectors: the bundled classifier's, on which glasses turns are read."""
+    return load_encoder(backend="onnx", cache_dir=CACHE)
 
 
 @pytest.fixture(scope="module")
@@ -220,6 +221,22 @@ def test_weights_are_plain_json_for_the_bundled_data_and_model(encoder: Encoder)
     assert data["trained_on"]["sha256"] == digest, "run scripts/fit_turn_classifier.py"
     again = TurnClassifier.from_dict(TurnClassifier.load().to_dict())
     assert again.thresholds == TurnClassifier.load().thresholds
+
+
+def test_a_classifier_is_bundled_for_each_kind_of_vector_fitted_on_the_bundled_data(
+    encoder: Encoder,
+) -> None:
+    digest = hashlib.sha256(DEFAULT_TURNS.read_bytes()).hexdigest()[:16]
+    bundled = sorted(DEFAULT_WEIGHTS.parent.glob("turn_classifier*.json"))
+    assert len(bundled) == 2
+    for path in bundled:
+        assert json.loads(path.read_text())["trained_on"]["sha256"] == digest, path
+    static = load_encoder(cache_dir=CACHE)  # the router's default vectors
+    for_static = TurnClassifier.for_embeddings(static.model_id)
+    for_transformer = TurnClassifier.for_embeddings(encoder.model_id)
+    assert for_static is not None and for_transformer is not None
+    assert for_static.model_id == static.model_id != for_transformer.model_id
+    assert TurnClassifier.for_embeddings("some-other-model@0123456789ab") is None
 
 
 def test_bad_weights_and_bad_data_fail_clearly(tmp_path: Path) -> None:
