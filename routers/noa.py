@@ -215,8 +215,10 @@ async def _inputs(
         if image
         else None
     )
+    reader = services.conversations.glasses  # whose vectors the turn classifier reads
+    turns = reader.embeddings if reader is not None else services.embeddings
     warm = [
-        asyncio.create_task(services.embeddings.embed(m.text()))
+        asyncio.create_task(turns.embed(m.text()))
         for m in history[-3:]
         if m.role == "user" and m.text().strip()
     ]
