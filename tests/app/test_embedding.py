@@ -18,6 +18,7 @@ from app.embedding.batcher import EmbeddingService
 from app.embedding.encoder import (
     BATCH_TOKENS,
     DEFAULT_MAX_TOKENS,
+    HEAD_CHARS_PER_TOKEN,
     INT8,
     STATIC,
     OnnxEncoder,
@@ -179,6 +180,28 @@ def test_static_vectors_read_a_bounded_beginning_the_same_alone_or_together(
     together = static.encode(MIXED)
     alone = np.vstack([static.encode([t]) for t in MIXED])
     assert np.abs(together - alone).max() < 1e-6
+
+
+def test_static_tokens_read_from_a_head_are_the_whole_texts(static: StaticEncoder) -> None:
+    tokenizer = static._tokenizer
+
+    def whole(text: str) -> list[int]:
+        return list(tokenizer.encode(text[: static.max_chars], add_special_tokens=False).ids)
+
+    texts = [
+        *MIXED,
+        *(p * 6 for p in MIXED),  # long ones: the head is enough
+        "supercalifragilistic" * 200,  # one endless word: the head is not, read it all
+        "é" * 700 + " fin " + "漢字" * 300,  # accents, CJK (split by the normaliser, not spaces)
+        "https://example.com/" + "a/" * 600 + " then words",
+    ]
+    assert static.token_ids(texts) == [whole(t) for t in texts]
+    # the head cuts a word inside the first 128 tokens: read naively, its tokens would differ
+    cut = "house " * 126 + "internationalization is long " * 40
+    head = cut[: static.max_tokens * HEAD_CHARS_PER_TOKEN]
+    naive = list(tokenizer.encode(head, add_special_tokens=False).ids)
+    assert naive[: static.max_tokens] != whole(cut)
+    assert static.token_ids([cut]) == [whole(cut)]
 
 
 def test_the_token_table_is_made_once_and_reused(static: StaticEncoder) -> None:
