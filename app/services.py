@@ -276,7 +276,9 @@ async def start_services(
     metrics.count_shed(lambda: sum(e.refused for e in encoders))
     feedback = FeedbackLoop(store, estimator)
     conversations = Conversations(
-        _turn_reader(embeddings), store, glasses=_turn_reader(transformer)
+        _turn_reader(embeddings),
+        store,
+        glasses=_turn_reader(transformer) if transformer is not embeddings else None,
     )
     decision_log = DecisionLog(store, catalog)
     tracing = Tracing(
