@@ -272,7 +272,7 @@ async def start_services(
             max_queue_s=settings.embedding_queue_timeout_s,
         )
     metrics = Metrics()
-    encoders = list({id(e): e for e in (embeddings, transformer)}.values())
+    encoders = [embeddings] if transformer is embeddings else [embeddings, transformer]
     metrics.count_shed(lambda: sum(e.refused for e in encoders))
     feedback = FeedbackLoop(store, estimator)
     conversations = Conversations(

@@ -4,7 +4,9 @@ For each backend (sentence-transformers on torch = the reference, fp32 ONNX, int
 vectors), in one run on this machine: start-up time, median time of one short query and of one
 of the prompts of ``--data`` cut to 2,000 characters, throughput on those prompts (run as
 ``switchboard predict`` runs them), and the cosine of each vector to the reference (static
-vectors are of another kind: their cosine to the reference says little). ``--turns`` adds how often the bundled turn classifier decides a labelled glasses turn
+vectors are of another kind: their cosine to the reference says little). Then, per backend,
+the median cosine between two of those prompts and the cosine of paraphrase pairs against
+pairs that ask another thing (what the response cache must tell apart). ``--turns`` adds how often the bundled turn classifier decides a labelled glasses turn
 the same way on int8 and on fp32 embeddings (it accepts either precision of the same weights).
 Routing quality per backend: ``bench/routing_quality.py --backend ...``.
 
@@ -27,6 +29,13 @@ from app.embedding.encoder import Encoder, load_encoder
 from app.selection.labelled import read_labelled
 
 QUERIES = ["What breed is that dog?", "Will it rain this afternoon in Oslo, should I take a coat?"]
+PAIRS = [
+    ("paraphrase", "What is the capital of France?", "What's the capital of France?"),
+    ("paraphrase", "How do I boil an egg?", "How can I boil an egg?"),
+    ("another question", "What is the capital of France?", "What is the capital of Spain?"),
+    ("another question", "Is 17 a prime number?", "Is 19 a prime number?"),
+]
+"""What the response cache must tell apart: a paraphrase hits, another question must not."""
 
 
 def single_query_ms(encoder: Encoder, repeats: int = 100) -> float:
@@ -81,6 +90,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|")
     reference = None
+    similarity: list[str] = []
     longest = sorted(prompts, key=len)[-100:]
     for backend in ("torch", "onnx", "onnx-int8", "static"):
         start = time.perf_counter()
@@ -96,6 +106,14 @@ def main() -> None:
         cosine = (vectors * reference).sum(axis=1)
         print(f"| {backend} | {startup:.2f} | {single:.2f} | {long:.2f} | {rate:.0f} | "
               f"{cosine.min():.4f} / {np.median(cosine):.4f} |")  # fmt: skip
+        some = vectors[:200] @ vectors[:200].T
+        pairs = [float(encoder.encode([a])[0] @ encoder.encode([b])[0]) for _, a, b in PAIRS]
+        similarity.append(f"| {backend} | {np.median(some[np.triu_indices(len(some), 1)]):.2f} | "
+                          + " | ".join(f"{c:.3f}" for c in pairs) + " |")  # fmt: skip
+    print("\n| backend | median cosine of two prompts (first 200) | "
+          + " | ".join(f"{kind}: {a!r} / {b!r}" for kind, a, b in PAIRS) + " |")  # fmt: skip
+    print("|---|---|" + "---|" * len(PAIRS))
+    print("\n".join(similarity))
     if args.turns:
         n, same, exact32, exact8 = turn_agreement()
         print(f"\nTurn classifier on {n} labelled glasses turns: the same decision on fp32 and "

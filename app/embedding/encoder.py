@@ -4,7 +4,7 @@ static vectors read from it).
 Four backends, one model (mean-pooled, L2-normalised all-MiniLM-L6-v2 by default):
 
 - ``static`` (the default): each vocabulary token's vector, read once from the transformer
-  into a table; a text is the mean of its tokens' rows (``StaticEncoder``). Routing quality
+  into a table; a text is the mean of its tokens' rows (``app.embedding.static``). Routing quality
   equal to the transformer's by cross-validation on both shared files, for the tokenizer's
   time (0.1-0.3 ms) instead of 3-25 ms of CPU per query: deciding no longer grows with the
   prompt or the load. Its vectors are its own (``+static``): profiles and the turn classifier
@@ -83,9 +83,6 @@ routing_quality.py --backend``) at a hundredth of its CPU; a turn classifier is 
 them and for the transformer's (``app/data/turn_classifier*.json``)."""
 
 
-HEAD_CHARS_PER_TOKEN = 6
-"""Characters per token a static encoder reads first (``StaticEncoder.token_ids``): English
-runs about 4.5, so the first 128 tokens nearly always lie in the first 768 characters."""
 CHARS_PER_TOKEN_BOUND = 16
 """The encoder is handed at most this many characters per token it reads (2048 for 128
 tokens): English runs about 4.5 characters per token, code and long words under 10, so the
@@ -154,7 +151,7 @@ def count_tokens(text: str) -> int:
     return max(1, (len(text.encode("utf-8")) + 3) // 4)
 
 
-def _model_id(path: Path) -> str:
+def weights_model_id(path: Path) -> str:
     digest = hashlib.sha256()
     for name in ("config.json", "tokenizer.json"):
         digest.update((path / name).read_bytes())
@@ -199,11 +196,22 @@ def weights_id(model_id: str) -> str:
     return weights + (STATIC if static else "")
 
 
-def _bounded(max_tokens: int | None, window: int) -> int:
+def bounded_tokens(max_tokens: int | None, window: int) -> int:
     return window if max_tokens is None else max(1, min(max_tokens, window))
 
 
-def _max_seq_length(path: Path) -> int:
+def bounded_tokenizer(path: Path, max_tokens: int) -> Any:
+    """The model's tokenizer, unpadded (the shipped tokenizer.json pads to 128; batches are
+    padded by the encoder), truncating at ``max_tokens``."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=max_tokens)
+    return tokenizer
+
+
+def max_seq_length(path: Path) -> int:
     config = path / "sentence_bert_config.json"
     if config.exists():
         return int(json.loads(config.read_text()).get("max_seq_length", 256))
@@ -220,11 +228,11 @@ class TorchEncoder:
         from sentence_transformers import SentenceTransformer
 
         self._model = SentenceTransformer(str(path), device="cpu")
-        window = _max_seq_length(path)
-        self.max_tokens = _bounded(max_tokens, window)
+        window = max_seq_length(path)
+        self.max_tokens = bounded_tokens(max_tokens, window)
         self._model.max_seq_length = self.max_tokens
         self.model_id = embedding_id(
-            _model_id(path), int8=False, max_tokens=self.max_tokens, window=window
+            weights_model_id(path), int8=False, max_tokens=self.max_tokens, window=window
         )
         self.dim = int(self._model.get_embedding_dimension() or 0)
         self.max_chars = self.max_tokens * CHARS_PER_TOKEN_BOUND
@@ -266,17 +274,13 @@ class OnnxEncoder:
         int8: bool = False,
         max_tokens: int | None = DEFAULT_MAX_TOKENS,
     ) -> None:
-        from tokenizers import Tokenizer
-
-        window = _max_seq_length(path)
-        self.max_tokens = _bounded(max_tokens, window)
+        window = max_seq_length(path)
+        self.max_tokens = bounded_tokens(max_tokens, window)
         self.model_id = embedding_id(
-            _model_id(path), int8=int8, max_tokens=self.max_tokens, window=window
+            weights_model_id(path), int8=int8, max_tokens=self.max_tokens, window=window
         )
         self.batched = not int8
-        self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        self._tokenizer.no_padding()  # the shipped tokenizer.json pads to 128; we pad batches
-        self._tokenizer.enable_truncation(max_length=self.max_tokens)
+        self._tokenizer = bounded_tokenizer(path, self.max_tokens)
         self.max_chars = self.max_tokens * CHARS_PER_TOKEN_BOUND
         self._path = onnx_path
         self._threads = threads or (os.cpu_count() or 1)
@@ -351,100 +355,6 @@ class OnnxEncoder:
         weights = mask[:, :, None].astype(np.float32)
         pooled: Vectors = (hidden * weights).sum(axis=1) / weights.sum(axis=1)
         return pooled
-
-
-class StaticEncoder:
-    """Each token's vector read once from the transformer; a text is the mean of its tokens'.
-
-    The table holds, for every token of the vocabulary, the transformer's embedding of that
-    token alone (``[CLS] token [SEP]``, mean-pooled, as the model embeds a one-word text), less
-    the mean over the vocabulary, made once from the same weights (``token_table``). A text's
-    vector is the mean of its tokens' rows, unit length: no attention, so word order and
-    context are lost, but what a prompt is about (its domain, its task, its vocabulary) is
-    kept, and that is what routing reads. Without the centring every text would share one large
-    component (cosine 0.6-0.9 between unrelated prompts); with it, similar prompts stand out.
-    By the same cross-validation on both shared files its routing quality is the transformer's
-    (README, "Embedding backends"), for the tokenizer's time and a few microseconds, whatever
-    the length: no thread pool, no batching, no queue.
-    """
-
-    inline = True
-    """Cheap enough to run on the event loop (``app.embedding.batcher``)."""
-
-    def __init__(
-        self, path: Path, table_path: Path, *, max_tokens: int | None = DEFAULT_MAX_TOKENS
-    ) -> None:
-        from tokenizers import Tokenizer
-
-        window = _max_seq_length(path)
-        self.max_tokens = _bounded(max_tokens, window)
-        self.model_id = embedding_id(
-            _model_id(path), max_tokens=self.max_tokens, window=window, static=True
-        )
-        self._table: Vectors = np.load(table_path, mmap_mode="r")  # shared by the workers
-        self.dim = int(self._table.shape[1])
-        self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(max_length=self.max_tokens)
-        self.max_chars = self.max_tokens * CHARS_PER_TOKEN_BOUND
-        specials = [self._tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]")]
-        self._empty = np.asarray(self._table[specials]).sum(axis=0)  # a text with no tokens
-
-    def encode(self, texts: Sequence[str]) -> Vectors:
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for row, ids in enumerate(self.token_ids(texts)):
-            summed = np.asarray(self._table[ids]).sum(axis=0) if ids else self._empty
-            out[row] = summed / max(float(np.linalg.norm(summed)), 1e-12)
-        return out
-
-    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """Each text's first ``max_tokens`` tokens, reading as little of it as they need.
-
-        The tokenizer is most of a long text's cost, and it reads everything it is given before
-        truncating. So each text's first ``HEAD_CHARS_PER_TOKEN`` characters per token are tried
-        first; when the tokens kept all end before a space in that head, they are the whole
-        text's (the tokenizer splits words at spaces, so nothing after one can change them).
-        Otherwise the text is read to ``max_chars`` as before.
-        """
-        whole = clipped(texts, self.max_chars)
-        heads = [text[: self.max_tokens * HEAD_CHARS_PER_TOKEN] for text in whole]
-        found = self._tokenizer.encode_batch(heads, add_special_tokens=False)
-        ids: list[list[int]] = [encoding.ids for encoding in found]
-        again = [
-            i for i, (text, head, encoding) in enumerate(zip(whole, heads, found, strict=True))
-            if len(head) < len(text) and not self._complete(head, encoding)
-        ]  # fmt: skip
-        if again:
-            rest = [whole[i] for i in again]
-            redone = self._tokenizer.encode_batch(rest, add_special_tokens=False)
-            for i, encoding in zip(again, redone, strict=True):
-                ids[i] = encoding.ids
-        return ids
-
-    def _complete(self, head: str, encoding: Any) -> bool:
-        """Whether ``head`` holds all ``max_tokens`` tokens and a space after the last."""
-        if len(encoding.ids) < self.max_tokens:
-            return False
-        end = encoding.offsets[self.max_tokens - 1][1]
-        return any(c.isspace() for c in head[end:])
-
-
-def token_table(encoder: OnnxEncoder, table_path: Path) -> Path:
-    """Every vocabulary token's embedding alone (``[CLS] token [SEP]``, mean-pooled, not unit),
-    less their mean."""
-    tokenizer = encoder._tokenizer
-    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    size = tokenizer.get_vocab_size()
-    table = np.empty((size, encoder.dim), dtype=np.float32)
-    for start in range(0, size, 512):
-        tokens = np.arange(start, min(size, start + 512), dtype=np.int64)
-        ids = np.stack([np.full_like(tokens, cls), tokens, np.full_like(tokens, sep)], axis=1)
-        table[start : start + len(tokens)] = encoder.pooled(ids)
-    table -= table.mean(axis=0)
-    tmp = table_path.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(tmp, table)
-    tmp.replace(table_path)
-    return table_path
 
 
 def export_onnx(path: Path, onnx_path: Path) -> Path:
@@ -536,7 +446,7 @@ def load_encoder(
     chosen = resolve_backend(backend, like)
     if chosen == "torch":
         return TorchEncoder(path, max_tokens)
-    onnx_path = cache / "onnx" / _model_id(path).replace("@", "-") / "model.onnx"
+    onnx_path = cache / "onnx" / weights_model_id(path).replace("@", "-") / "model.onnx"
     if not onnx_path.exists():
         try:
             log.info("exporting %s to ONNX at %s (once)", path, onnx_path)
@@ -549,6 +459,8 @@ def load_encoder(
     if chosen == "onnx":
         return OnnxEncoder(path, onnx_path, threads, max_tokens=max_tokens)
     if chosen == "static":
+        from app.embedding.static import StaticEncoder, token_table  # it builds on OnnxEncoder
+
         table_path = onnx_path.with_name("static.npy")
         if not table_path.exists():
             log.info("reading every token's vector from the encoder into %s (once)", table_path)

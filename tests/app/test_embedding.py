@@ -18,11 +18,9 @@ from app.embedding.batcher import EmbeddingService
 from app.embedding.encoder import (
     BATCH_TOKENS,
     DEFAULT_MAX_TOKENS,
-    HEAD_CHARS_PER_TOKEN,
     INT8,
     STATIC,
     OnnxEncoder,
-    StaticEncoder,
     TorchEncoder,
     base_model_id,
     default_model_path,
@@ -30,6 +28,7 @@ from app.embedding.encoder import (
     token_bound,
     weights_id,
 )
+from app.embedding.static import HEAD_CHARS_PER_TOKEN, StaticEncoder
 from app.errors import Overloaded
 from app.metrics import Metrics
 from tests.processes import CACHE
