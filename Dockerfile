@@ -29,11 +29,12 @@ COPY app ./app
 COPY routers ./routers
 COPY adapters ./adapters
 RUN pip install --no-deps --no-build-isolation .
-# Export the ONNX encoder and read its static token table, join and verify the GGUF, assemble the
-# Whisper model now, so start-up does none (the weights checks are remembered in the cache by
-# size and mtime).
+# Export the ONNX encoders (the router's, with its static token table, and the one that reads
+# glasses turns), join and verify the GGUF, assemble the Whisper model now, so start-up does none
+# (the weights checks are remembered in the cache by size and mtime).
 ENV SWITCHBOARD_CACHE_DIR=/opt/switchboard-cache HF_HUB_OFFLINE=1
 RUN python -c "from app.embedding.encoder import load_encoder; load_encoder(backend='static', cache_dir='/opt/switchboard-cache')" \
+    && python -c "from pathlib import Path; from app.embedding.turn_model import load_turn_encoder; load_turn_encoder(Path('/opt/switchboard-cache'))" \
     && python -c "from pathlib import Path; from app.catalog import load_catalog; from app.gateway.local_servers import resolve_gguf; [resolve_gguf(m.launch, Path('/opt/switchboard-cache')) for m in load_catalog().models if m.launch]" \
     && python -c "from pathlib import Path; from adapters.transcription import WHISPER_BASE, assemble; assemble(WHISPER_BASE, Path('/opt/switchboard-cache'))"
 

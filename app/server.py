@@ -38,7 +38,7 @@ from app.errors import ConfigError
 from app.gateway.local_servers import LocalServer
 from app.main import create_app
 from app.selection.profiles import load_profiles
-from app.services import routing_encoder
+from app.services import routing_encoder, turn_encoder
 from app.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -171,6 +171,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int | None = None)
             return
         log.info("starting %d workers on %s:%d", count, host, port)
         routing_encoder(settings, load_profiles(settings.profiles) if settings.profiles else None)
+        turn_encoder(settings)
         with _local_servers_once(settings) as urls:
             os.environ["SWITCHBOARD_LOCAL_URLS"] = json.dumps(settings.local_urls | urls)
             os.environ["SWITCHBOARD_MANAGE_LOCAL"] = "false"

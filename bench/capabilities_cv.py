@@ -9,7 +9,7 @@ decide the left-out source's conversations turn by turn, follow-ups inheriting t
 (``scripts/make_glasses_images.py``) and looked at as the service does (``app.selection.photo_look``).
 
     .venv/bin/python bench/capabilities_cv.py [--fast] [--no-photo-look] [--routerdc PATH]
-        [--backend static|onnx|...]
+        [--backend turns|onnx|static|...] [--leave-out SOURCE,SOURCE,...]
 
 Prints, per left-out source: exact-set accuracy, recall and precision of each capability, and the
 same turns decided by two baselines: always-vision (``vision`` whenever there is a photo) and a
@@ -29,12 +29,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import get_args
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.embedding.encoder import Backend, load_encoder
 from app.selection.photo_look import look_at
 from app.selection.turns import (
     CAPABILITIES,
@@ -44,11 +42,13 @@ from app.selection.turns import (
     load_labelled_turns,
 )
 from scripts.fit_turn_classifier import (
+    EMBEDDINGS,
     ERROR_COSTS,
     TEXT_DIM,
     Table,
     choose_thresholds,
     combine_rows,
+    encoder_for,
     error_cost,
     fit_heads,
     load_table,
@@ -99,11 +99,17 @@ def metrics(turns: list[LabelledTurn], said: list[tuple[str, ...]]) -> dict[str,
     return out
 
 
-def loso(table: Table, fast: bool) -> Decided:
-    """Every turn decided by heads fitted without its source (thresholds: see the docstring)."""
+def loso(table: Table, fast: bool, leave_out: list[str] | None = None) -> Decided:
+    """Every turn decided by heads fitted without its source (thresholds: see the docstring);
+    with ``leave_out``, only those sources' turns, by heads fitted without all of them."""
     shipped = _shipped(table.model_id).thresholds
     decided: Decided = {}
-    for train, test in source_folds(table):
+    folds = source_folds(table)
+    if leave_out:
+        out = np.isin(table.sources, leave_out)
+        rows = np.arange(len(table.turns), dtype=np.int64)
+        folds = [(rows[~out], rows[out])]
+    for train, test in folds:
         heads = fit_heads(table, train)
         if fast:
             thresholds = shipped
@@ -115,12 +121,13 @@ def loso(table: Table, fast: bool) -> Decided:
         rows = np.sort(test)
         decisions = combine_rows(classifier, table, rows, score_rows(heads, table, rows))
         decided.update({i: d.capabilities for i, d in decisions.items()})
-        source = table.turns[int(rows[0])].source
+        source = ", ".join(dict.fromkeys(table.turns[int(i)].source for i in rows))
         print(f"  left out {source}: thresholds {thresholds}", file=sys.stderr)
     return decided
 
 
 def table_of(table: Table, decided: Decided) -> None:
+    """Per source, pooled, and pooled without ``original`` (over the turns decided)."""
     rules: dict[str, Callable[[LabelledTurn], tuple[str, ...]]] = {
         "always-vision": always_vision,
         "keyword": keyword_rule,
@@ -129,10 +136,15 @@ def table_of(table: Table, decided: Decided) -> None:
             "(vision R) | keyword exact |")  # fmt: skip
     print(head)
     print("|---|---|---|---|---|---|---|")
-    groups = {s: np.flatnonzero(table.sources == s) for s in dict.fromkeys(table.sources.tolist())}
-    groups["all (pooled)"] = np.arange(len(table.turns))
-    groups["all but original"] = np.flatnonzero(table.sources != "original")
+    rows_of = np.array(sorted(decided), dtype=np.int64)
+    sources = table.sources[rows_of]
+    groups = {s: rows_of[sources == s] for s in dict.fromkeys(sources.tolist())}
+    groups["all (pooled)"] = rows_of
+    if "original" in groups:
+        groups["all but original"] = rows_of[sources != "original"]
     for name, rows in groups.items():
+        if not len(rows):
+            continue
         turns = [table.turns[i] for i in rows]
         m = metrics(turns, [decided[i] for i in rows])
         base = {k: metrics(turns, [rule(t) for t in turns]) for k, rule in rules.items()}
@@ -146,7 +158,7 @@ def table_of(table: Table, decided: Decided) -> None:
 
 
 def show_errors(table: Table, decided: Decided, limit: int) -> None:
-    for source in dict.fromkeys(table.sources.tolist()):
+    for source in dict.fromkeys(table.sources[sorted(decided)].tolist()):
         wrong = [i for i in np.flatnonzero(table.sources == source)
                  if set(decided[i]) != set(table.turns[i].labels)]  # fmt: skip
         print(f"\n{source}: {len(wrong)} wrong")
@@ -155,6 +167,25 @@ def show_errors(table: Table, decided: Decided, limit: int) -> None:
             before = table.turns[i - 1].text[:40] if t.index else ""
             print(f"  said {'+'.join(decided[i]) or '-':18s} truth {'+'.join(t.labels) or '-':18s}"
                   f"{'F' if t.followup else ' '} {t.frame[:1]} {t.text[:70]!r}  <- {before!r}")  # fmt: skip
+
+
+def data_table(turns: list[LabelledTurn]) -> None:
+    """What each source holds (the table of docs/glasses_labels.md, "The labelled data")."""
+    print("| source | conversations | turns | vision | web_search | both | neither | follow-ups "
+          "| with a photo | empty frame | asks time/place |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    sources = list(dict.fromkeys(t.source for t in turns))
+    for name in [*sources, "total"]:
+        rows = [t for t in turns if name in (t.source, "total")]
+        kinds = [set(t.labels) for t in rows]
+        counts = [
+            len({t.conversation for t in rows}), len(rows),
+            sum(k == {"vision"} for k in kinds), sum(k == {"web_search"} for k in kinds),
+            sum(len(k) == 2 for k in kinds), sum(not k for k in kinds),
+            sum(t.followup for t in rows), sum(t.has_image for t in rows),
+            sum(t.has_image and t.frame != "photo" for t in rows), sum(bool(t.asks) for t in rows),
+        ]  # fmt: skip
+        print(f"| {name} | " + " | ".join(str(c) for c in counts) + " |")
 
 
 def text_prompts(path: Path, start: int, stop: int) -> list[str]:
@@ -171,9 +202,9 @@ def _shipped(model_id: str) -> TurnClassifier:
     return classifier
 
 
-def web_search_on_text(classifier: TurnClassifier, path: Path, backend: Backend) -> None:
+def web_search_on_text(classifier: TurnClassifier, path: Path, backend: str) -> None:
     """How many ordinary text prompts (no photo, no client context) get ``web_search``."""
-    encoder = load_encoder(backend=backend)
+    encoder = encoder_for(backend)
     for start, stop in ((0, 600), (600, 10**9)):
         prompts = text_prompts(path, start, stop)
         if not prompts:
@@ -225,20 +256,35 @@ def main() -> None:
     parser.add_argument("--fast", action="store_true", help="shipped thresholds, no nesting")
     parser.add_argument("--no-photo-look", action="store_true", help="refit without the look")
     parser.add_argument("--routerdc", type=Path, default=ROUTERDC)
-    parser.add_argument("--backend", default="auto", choices=get_args(Backend),
-                        help="the embeddings the heads read (auto: the service's default)")  # fmt: skip
+    parser.add_argument(
+        "--backend",
+        default="turns",
+        choices=EMBEDDINGS,
+        help="the embeddings the heads read (turns: what glasses turns are read "
+        "on; onnx / static: the router's MiniLM vectors)",
+    )
+    parser.add_argument("--leave-out", type=lambda s: s.split(","), default=None,
+                        metavar="SOURCE,SOURCE", help="fit without all these sources at once and "
+                        "decide only theirs (e.g. the sources written last)")  # fmt: skip
     parser.add_argument("--show-errors", type=int, default=0, metavar="N",
                         help="print up to N wrongly decided turns per source")  # fmt: skip
+    parser.add_argument("--data-table", action="store_true",
+                        help="only print what each source holds")  # fmt: skip
     args = parser.parse_args()
     turns = load_labelled_turns()
+    if args.data_table:
+        data_table(turns)
+        return
     table = load_table(turns, photos=not args.no_photo_look, backend=args.backend)
     print(f"{len(turns)} turns in {len(set(table.groups))} conversations from "
           f"{len(set(table.sources.tolist()))} sources; {sum(t.has_image for t in turns)} "
           "with a photo\n")  # fmt: skip
-    decided = loso(table, args.fast)
-    print("Leave one source out (heads fitted on the other sources; R = recall, P = precision):\n")
+    decided = loso(table, args.fast, args.leave_out)
+    how = ("Sources left out together (heads fitted on the others" if args.leave_out
+           else "Leave one source out (heads fitted on the other sources")  # fmt: skip
+    print(f"{how}; R = recall, P = precision):\n")
     table_of(table, decided)
-    truth = {i: t.labels for i, t in enumerate(turns)}
+    truth = {i: turns[i].labels for i in decided}
     if args.show_errors:
         show_errors(table, decided, args.show_errors)
     cost = error_cost(table, {i: _Said(d) for i, d in decided.items()})  # type: ignore[misc]

@@ -1,6 +1,12 @@
 """Fit the turn classifier (``app/selection/turns.py``), write ``app/data/turn_classifier.json``.
 
-    .venv/bin/python scripts/fit_turn_classifier.py [--turns PATH] [--out PATH]
+    .venv/bin/python scripts/fit_turn_classifier.py [--turns PATH] [--out PATH] [--backend B]
+
+Three classifiers are shipped, one per kind of vector the service reads turns with:
+``--backend turns`` (the default: all-mpnet-base-v2, glasses turns) writes
+``app/data/turn_classifier.json``; ``--backend onnx --out app/data/turn_classifier.minilm.json``
+(the router's transformer) and ``--backend static --out app/data/turn_classifier.static.json``
+(its static vectors) read plain text on the router's own embeddings.
 
 Five logistic-regression heads on the labelled glasses conversations (sklearn, L2,
 class-balanced; only their numbers are shipped). Features: the turn's embedding, its hashed
@@ -36,7 +42,8 @@ from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.embedding.encoder import Backend, Vectors, load_encoder
+from app.embedding.encoder import Backend, Encoder, Vectors, load_encoder
+from app.embedding.turn_model import load_turn_encoder
 from app.offline.crossval import embed_cached
 from app.selection.photo_look import look_at
 from app.selection.turn_text import word_features, words_of
@@ -77,6 +84,10 @@ UNREAD_SHARE = 0.2
 """Share of photo turns fitted as if their photo could not be looked at (an image URL, a format
 not looked at): in service those decide without the look, and must not lean towards vision."""
 
+EMBEDDINGS = ("turns", *get_args(Backend))
+"""What the heads read: ``turns``, the glasses turns' encoder (``app.embedding.turn_model``,
+what the service reads requests with a photo or the client's context on), or one of the
+router's backends (MiniLM: ``onnx`` for the transformer, ``static`` for its static vectors)."""
 Rows = NDArray[np.int64]
 Scores = dict[int, dict[str, float]]
 
@@ -113,12 +124,13 @@ class Table:
 def load_table(
     turns: list[LabelledTurn] | None = None,
     cache_dir: Path | None = None,
-    backend: Backend = "auto",
+    backend: str = "turns",
     photos: bool = True,
 ) -> Table:
-    """Embeddings, n-grams and photo looks of ``turns`` (``photos=False``: photos left unread)."""
+    """Embeddings (``EMBEDDINGS``), n-grams and photo looks of ``turns`` (``photos=False``:
+    photos left unread)."""
     turns = turns if turns is not None else load_labelled_turns()
-    encoder = load_encoder(backend=backend, cache_dir=cache_dir)
+    encoder = encoder_for(backend, cache_dir)
     embeddings = embed_cached(encoder, [t.text for t in turns], cache_dir)
     images = ensure_images(turns) if photos else [None] * len(turns)
     looks = [
@@ -142,6 +154,15 @@ def load_table(
             xf[i] = followup_features(x[i], embeddings[p], float(embeddings[i] @ embeddings[p]))
     labels = np.array([[c in t.labels for c in CAPABILITIES] for t in turns], dtype=bool)
     return Table(turns, embeddings, encoder.model_id, x, xf, previous, labels)
+
+
+def encoder_for(embeddings: str, cache_dir: Path | None = None) -> Encoder:
+    """The encoder ``embeddings`` names (``EMBEDDINGS``)."""
+    if embeddings == "turns":
+        return load_turn_encoder(cache_dir or Path.home() / ".cache" / "switchboard")
+    if embeddings not in get_args(Backend):
+        raise ValueError(f"embeddings must be one of {EMBEDDINGS}")
+    return load_encoder(backend=embeddings, cache_dir=cache_dir)  # type: ignore[arg-type]
 
 
 def _unread(turn: LabelledTurn) -> bool:
@@ -342,7 +363,7 @@ def main() -> None:
     parser.add_argument("--turns", type=Path, default=DEFAULT_TURNS)
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
     parser.add_argument(
-        "--backend", default="auto", choices=get_args(Backend), help="the embeddings the heads read"
+        "--backend", default="turns", choices=EMBEDDINGS, help="the embeddings the heads read"
     )
     args = parser.parse_args()
     table = load_table(load_labelled_turns(args.turns), backend=args.backend)

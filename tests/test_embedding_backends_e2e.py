@@ -66,7 +66,7 @@ async def test_photo_turns_are_decided_alike_whatever_routes(
         backend: [(await _route(client, text))["capabilities"] for text in PHOTO_TURNS]
         for backend, client in clients.items()
     }
-    assert decided["static"] == decided["onnx"]  # both read photo turns on the transformer
+    assert decided["static"] == decided["onnx"]  # both read photo turns on the turn encoder
     seeing = await _route(clients["static"], "what breed is that dog")
     assert seeing["model"] == "fake/vision" and seeing["capabilities"] == ["vision"]
 

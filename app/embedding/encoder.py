@@ -43,6 +43,7 @@ micro-batching) lives in ``app.embedding.batcher``. The default weights are chec
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -80,7 +81,8 @@ DEFAULT_BACKEND: Backend = "static"
 """What ``auto`` means when no profiles say otherwise: static vectors, the same routing
 quality as the transformer's by cross-validation on both shared files (``bench/
 routing_quality.py --backend``) at a hundredth of its CPU; a turn classifier is shipped for
-them and for the transformer's (``app/data/turn_classifier*.json``)."""
+them and for the transformer's (``app/data/turn_classifier*.json``), which read plain text
+prompts; glasses turns are read by another encoder (``app.embedding.turn_model``)."""
 
 
 CHARS_PER_TOKEN_BOUND = 16
@@ -363,34 +365,33 @@ def export_onnx(path: Path, onnx_path: Path) -> Path:
     import torch
     from transformers import AutoModel
 
+    inner = AutoModel.from_pretrained(str(path), attn_implementation="eager").eval()
+    # BERT-like models take token types; MPNet has none (the session then has no such input)
+    typed = "token_type_ids" in inspect.signature(inner.forward).parameters
+
     class _Hidden(torch.nn.Module):
         """Keyword-only call into the HF model; tracing passes positional tensors."""
 
         def __init__(self) -> None:
             super().__init__()
-            self.inner = AutoModel.from_pretrained(str(path), attn_implementation="eager").eval()
+            self.inner = inner
 
-        def forward(
-            self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor
-        ) -> torch.Tensor:
-            out = self.inner(input_ids=ids, attention_mask=mask, token_type_ids=types)
-            return out.last_hidden_state  # type: ignore[no-any-return]
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor, *types: torch.Tensor) -> Any:
+            extra = {"token_type_ids": types[0]} if types else {}
+            return self.inner(input_ids=ids, attention_mask=mask, **extra).last_hidden_state
 
-    model = _Hidden()
     sample = torch.ones((1, 8), dtype=torch.int64)
+    inputs = ["input_ids", "attention_mask", *(["token_type_ids"] if typed else [])]
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = onnx_path.with_suffix(f".{os.getpid()}.tmp")  # workers starting together may race
     with torch.no_grad():
         torch.onnx.export(
-            model,
-            (sample, sample, torch.zeros_like(sample)),
+            _Hidden(),
+            (sample, sample, *([torch.zeros_like(sample)] if typed else [])),
             str(tmp),
-            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            input_names=inputs,
             output_names=["last_hidden_state"],
-            dynamic_axes={
-                name: {0: "batch", 1: "seq"}
-                for name in ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")
-            },
+            dynamic_axes={name: {0: "batch", 1: "seq"} for name in (*inputs, "last_hidden_state")},
             opset_version=17,
             dynamo=False,
         )

@@ -5,12 +5,11 @@ Clients are stateless: they send the whole history each turn (OpenAI messages, o
 
 - **The turn's capabilities** (``vision``, ``web_search``) come from ``app.selection.turns``: the
   turn classifier reads the last user turn, and for follow-ups the previous user turn and the
-  capabilities that turn had. An image part alone never means ``vision``. Two readers may be
+  capabilities that turn had. An image part alone never means ``vision``. Two readers are
   configured (``TurnReader``): requests that carry a photo or the client's time or place
-  (glasses clients) are read on the transformer's vectors, on which the classifier decides
-  glasses turns best (``bench/capabilities_cv.py``), and plain text on the router's own
-  vectors, so a text prompt costs no second embedding. With the transformer as the router's
-  encoder both are the same.
+  (glasses clients) are read on all-mpnet-base-v2's vectors (``app.embedding.turn_model``), on
+  which the classifier decides turns by other writers best (``bench/capabilities_cv.py``), and
+  plain text on the router's own vectors, so a text prompt costs no second embedding.
 - **What the previous turn was routed to.** After answering, the service stores the turn's
   model and capabilities under a fingerprint of the conversation *including the answer*
   (per caller, with a TTL). The next request's history, up to its new user turn, has the same

@@ -27,9 +27,11 @@ follow-ups, and what the client sent (its time and location, the photo itself) i
 **How it decides.** Logistic-regression heads fitted offline by
 ``scripts/fit_turn_classifier.py`` on ``app/data/glasses_turns.jsonl`` (conversations from
 several independently written sources, each kept apart as a ``source``); the weights are plain
-numbers in ``app/data/turn_classifier.json`` (no pickle, loads in a few ms). Features: the
-all-MiniLM-L6-v2 embedding the service already computed, hashed word and character n-grams of
-the first few thousand characters (``app.selection.turn_text``), and the look at the photo
+numbers in ``app/data/turn_classifier*.json`` (no pickle, loads in a few ms), one per kind of
+vector a turn is read on: all-mpnet-base-v2 for requests with a photo or the client's time or
+place (``app.embedding.turn_model``), the router's own vectors for plain text. Features: that
+embedding, hashed word and character n-grams of
+the first 1,000 characters (``app.selection.turn_text``), and the look at the photo
 (``app.selection.photo_look``: empty frame, dark frame, file density). Heads:
 
 - ``vision`` / ``web_search``: what the turn's own words need, ignoring the client's context.
@@ -51,11 +53,11 @@ calls for each blind answer avoided.
 **Measured.** ``bench/capabilities_cv.py`` trains on all sources but one and decides the
 left-out source's conversations turn by turn from its own earlier decisions, as in service, with
 thresholds chosen without the left-out source; its table (``docs/glasses_labels.md``) is the
-honest figure: exact set 0.81 pooled over the 21 left-out sources (always-vision 0.48), recall
-0.95 for ``vision`` and 0.86 for ``web_search``, below the issue's goal of 0.92 exact on traffic
-we did not write. The decision costs about 0.1 ms after the embedding (0.6 ms for a
-6,000-character prompt) and never runs a vision model: the look at the photo reads a JPEG's
-header, or a 1/8-scale thumbnail of a sparse one.
+honest figure: exact set 0.85 pooled over the 37 left-out sources on all-mpnet-base-v2's
+vectors (always-vision 0.48), recall 0.96 for ``vision`` and 0.90 for ``web_search``, below the
+issue's goal of 0.92 exact on traffic we did not write. The decision costs about 0.1 ms after
+the embedding (0.5 ms for a 6,000-character prompt) and never runs a vision model: the look at
+the photo reads a JPEG's header, or a 1/8-scale thumbnail of a sparse one.
 """
 
 from __future__ import annotations
@@ -176,10 +178,11 @@ class TurnClassifier:
     def for_embeddings(cls, model_id: str, data_dir: Path = DATA_DIR) -> TurnClassifier | None:
         """The bundled classifier fitted on the embeddings ``model_id`` names, if there is one.
 
-        One is shipped per kind of vector (``turn_classifier*.json``): the transformer's (any
-        precision of the same weights will do: decisions on fp32 and int8 embeddings of the
-        labelled turns agree, ``bench/embedding_speed.py --turns``; so will any token bound of
-        32 or more, since no labelled turn is longer than 22 tokens) and the static one.
+        One is shipped per kind of vector (``turn_classifier*.json``): all-mpnet-base-v2's (glasses
+        turns), the router's MiniLM transformer's (any precision of the same weights will do:
+        decisions on fp32 and int8 embeddings of the labelled turns agree, ``bench/
+        embedding_speed.py --turns``; so will any token bound of 64 or more, since no labelled
+        turn is longer than 55 word pieces) and its static vectors.
         """
         for path in sorted(data_dir.glob("turn_classifier*.json")):
             classifier = cls.load(path)

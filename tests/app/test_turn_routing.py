@@ -13,6 +13,7 @@ import pytest
 from app.catalog import Catalog
 from app.embedding.batcher import EmbeddingService
 from app.embedding.encoder import load_encoder
+from app.embedding.turn_model import load_turn_encoder
 from app.gateway.fitting import PHOTO_NOT_SHOWN, fitter
 from app.gateway.latency import LatencyTracker
 from app.pipeline.conversation import Conversations, TurnReader, fingerprint
@@ -78,8 +79,8 @@ def embeddings() -> Iterator[EmbeddingService]:
 
 @pytest.fixture(scope="module")
 def transformer() -> Iterator[EmbeddingService]:
-    """The transformer's vectors, on which glasses-style turns are read, as in the service."""
-    yield EmbeddingService(load_encoder(backend="onnx", cache_dir=CACHE))
+    """all-mpnet-base-v2's vectors, on which glasses-style turns are read, as in the service."""
+    yield EmbeddingService(load_turn_encoder(CACHE))
 
 
 @pytest.fixture()
@@ -151,7 +152,7 @@ async def test_a_photo_alone_does_not_make_a_turn_a_vision_turn(
     assert (chosen, needed) == (model, capabilities)
 
 
-async def test_photo_turns_are_read_on_the_transformer_and_plain_text_on_the_routers_vectors(
+async def test_photo_turns_are_read_on_the_turn_encoder_and_plain_text_on_the_routers_vectors(
     conversations: Conversations, selector: Selector, transformer: EmbeddingService
 ) -> None:
     before = transformer.embedded

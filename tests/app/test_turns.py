@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from app.embedding.encoder import Encoder, load_encoder, weights_id
+from app.embedding.turn_model import load_turn_encoder
 from app.errors import ConfigError
 from app.selection.turns import (
     DEFAULT_TURNS,
@@ -29,8 +30,8 @@ from tests.processes import CACHE
 
 @pytest.fixture(scope="module")
 def encoder() -> Encoder:
-    """The transformer's vectors: the bundled classifier's, on which glasses turns are read."""
-    return load_encoder(backend="onnx", cache_dir=CACHE)
+    """all-mpnet-base-v2's vectors: the bundled classifier's, on which glasses turns are read."""
+    return load_turn_encoder(CACHE)
 
 
 @pytest.fixture(scope="module")
@@ -228,14 +229,17 @@ def test_a_classifier_is_bundled_for_each_kind_of_vector_fitted_on_the_bundled_d
 ) -> None:
     digest = hashlib.sha256(DEFAULT_TURNS.read_bytes()).hexdigest()[:16]
     bundled = sorted(DEFAULT_WEIGHTS.parent.glob("turn_classifier*.json"))
-    assert len(bundled) == 2
+    assert len(bundled) == 3
     for path in bundled:
         assert json.loads(path.read_text())["trained_on"]["sha256"] == digest, path
     static = load_encoder(cache_dir=CACHE)  # the router's default vectors
-    for_static = TurnClassifier.for_embeddings(static.model_id)
-    for_transformer = TurnClassifier.for_embeddings(encoder.model_id)
-    assert for_static is not None and for_transformer is not None
-    assert for_static.model_id == static.model_id != for_transformer.model_id
+    minilm = load_encoder(backend="onnx-int8", cache_dir=CACHE)  # its transformer, any precision
+    found = [TurnClassifier.for_embeddings(e.model_id) for e in (encoder, static, minilm)]
+    assert all(c is not None for c in found)
+    ids = [c.model_id for c in found if c is not None]
+    assert ids[0] == encoder.model_id and ids[1] == static.model_id
+    assert weights_id(ids[2]) == weights_id(minilm.model_id)
+    assert len(set(ids)) == 3
     assert TurnClassifier.for_embeddings("some-other-model@0123456789ab") is None
 
 
