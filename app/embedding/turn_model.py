@@ -59,8 +59,9 @@ FILES_SHA256 = {
 }
 """SHA-256 of each file the encoder loads, as the zip holds them."""
 MAX_TOKENS = 64
-"""Word pieces of a turn read: no labelled turn is longer than 60 (a spoken turn is a
-sentence or two); a long API prompt sent with a photo is judged by its beginning."""
+"""Word pieces of a turn read: no labelled glasses turn is longer than 55 (a spoken turn is a
+sentence or two); a long prompt sent with a photo is judged by its beginning, as the API-style
+prompts of the labelled data (up to 164) were in the fit."""
 
 
 def turn_model_path(cache_dir: Path) -> Path:

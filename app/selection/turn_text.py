@@ -7,8 +7,8 @@ whether"). Every gram sets one of ``dim`` buckets; the vector is L2-normalised.
 
 The work is bounded whatever the caller sends: only the first ``MAX_TEXT_CHARS`` characters are
 read (an API prompt can be a pasted book; the embedding reads even less, 128 word pieces, about
-600 characters; no labelled turn is longer than 251 characters, so the bound never changes what
-the classifier was fitted on),
+600 characters; no labelled turn is longer than 750 characters, and no glasses turn than 251,
+so the bound never changes what the classifier was fitted on),
 words are hashed once each with CRC-32, and the character grams of all three lengths are hashed
 at once with numpy (a polynomial hash over a sliding window of the UTF-8 bytes, then a
 multiplicative mix), so the longest prompt costs about a quarter of a millisecond and no Python

@@ -181,8 +181,8 @@ class TurnClassifier:
         One is shipped per kind of vector (``turn_classifier*.json``): all-mpnet-base-v2's (glasses
         turns), the router's MiniLM transformer's (any precision of the same weights will do:
         decisions on fp32 and int8 embeddings of the labelled turns agree, ``bench/
-        embedding_speed.py --turns``; so will any token bound of 64 or more, since no labelled
-        turn is longer than 55 word pieces) and its static vectors.
+        embedding_speed.py --turns``; the glasses turns are all under 64 word pieces, so any
+        token bound of 64 or more reads them whole) and its static vectors.
         """
         for path in sorted(data_dir.glob("turn_classifier*.json")):
             classifier = cls.load(path)
