@@ -27,7 +27,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -133,7 +132,7 @@ def _local_servers_once(settings: Settings) -> Iterator[dict[str, str]]:
     from app.services import start_local_servers
 
     catalog = load_catalog(settings.catalog)
-    cache_dir = settings.cache_dir or Path.home() / ".cache" / "switchboard"
+    cache_dir = settings.cache_path
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="local-servers", daemon=True)
     thread.start()

@@ -186,9 +186,7 @@ def turn_encoder(settings: Settings) -> Encoder:
     """The encoder that reads glasses turns (``app.embedding.turn_model``); made once like the
     router's (the first start joins, unpacks and exports it into the cache)."""
     return load_turn_encoder(
-        settings.cache_dir or Path.home() / ".cache" / "switchboard",
-        settings.turn_embedding_model,
-        settings.embedding_threads,
+        settings.cache_path, settings.turn_embedding_model, settings.embedding_threads
     )
 
 
@@ -201,7 +199,7 @@ def routing_encoder(settings: Settings, learned: LearnedProfiles | None = None) 
     return load_encoder(
         settings.embedding_model,
         settings.embedding_backend,
-        settings.cache_dir or Path.home() / ".cache" / "switchboard",
+        settings.cache_path,
         settings.embedding_threads,
         like=learned.embedding_model if learned else None,
         max_tokens=settings.embedding_max_tokens or DEFAULT_MAX_TOKENS,
@@ -215,7 +213,7 @@ async def start_services(
     # (measured: 8 ms instead of 0.5 ms for 10k x 384 on 2 cores). Concurrency comes from requests.
     threadpool_limits(limits=1, user_api="blas")
     catalog = load_catalog(settings.catalog)
-    cache_dir = settings.cache_dir or Path.home() / ".cache" / "switchboard"
+    cache_dir = settings.cache_path
     learned = load_profiles(settings.profiles) if settings.profiles else None
     encoder = routing_encoder(settings, learned)
     declared = {m.id: m.profile for m in catalog.models if m.profile is not None}
@@ -270,27 +268,15 @@ async def start_services(
         max_entries=settings.memory_max_entries,
         max_feedback=settings.feedback_max_points,
     )
-    embeddings = EmbeddingService(
-        encoder,
-        cache_bytes=settings.embedding_cache_bytes,
-        max_wait_s=settings.embedding_batch_wait_s,
-        max_queue_s=settings.embedding_queue_timeout_s,
-    )
+    embeddings = _embedding_service(settings, encoder)
     # Static vectors route; the transformer serves /v1/embeddings and the response cache, and
     # all-mpnet-base-v2 reads glasses turns (_turn_embeddings).
     transformer = embeddings
     if encoder.inline:
-        transformer = EmbeddingService(
-            routing_encoder(settings.model_copy(update={"embedding_backend": "onnx"})),
-            cache_bytes=settings.embedding_cache_bytes,
-            max_wait_s=settings.embedding_batch_wait_s,
-            max_queue_s=settings.embedding_queue_timeout_s,
+        transformer = _embedding_service(
+            settings, routing_encoder(settings.model_copy(update={"embedding_backend": "onnx"}))
         )
     turns = _turn_embeddings(settings)
-    metrics = Metrics()
-    encoders = list({id(e): e for e in (embeddings, transformer, turns) if e is not None}.values())
-    metrics.count_shed(lambda: sum(e.refused for e in encoders))
-    feedback = FeedbackLoop(store, estimator)
     glasses = _turn_reader(turns) if turns is not None else None
     if glasses is None and turns is not None:  # no classifier is fitted on its vectors
         await turns.aclose()
@@ -298,6 +284,10 @@ async def start_services(
     conversations = Conversations(
         _turn_reader(embeddings), store, glasses=glasses or _turn_reader(transformer)
     )
+    metrics = Metrics()
+    encoders = list({id(e): e for e in (embeddings, transformer, turns) if e is not None}.values())
+    metrics.count_shed(lambda: sum(e.refused for e in encoders))
+    feedback = FeedbackLoop(store, estimator)
     decision_log = DecisionLog(store, catalog)
     tracing = Tracing(
         tracer(tracer_provider),
@@ -397,6 +387,11 @@ def _turn_embeddings(settings: Settings) -> EmbeddingService | None:
     except ConfigError as exc:
         log.error("glasses turns are read by the router's transformer instead: %s", exc.message)
         return None
+    return _embedding_service(settings, encoder)
+
+
+def _embedding_service(settings: Settings, encoder: Encoder) -> EmbeddingService:
+    """``encoder`` behind the cache, micro-batching and queue bound the settings give."""
     return EmbeddingService(
         encoder,
         cache_bytes=settings.embedding_cache_bytes,

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         default=None, description="ONNX export etc.; ~/.cache/switchboard"
     )
 
+    @property
+    def cache_path(self) -> Path:
+        """``cache_dir``, or its default ``~/.cache/switchboard``."""
+        return self.cache_dir or Path.home() / ".cache" / "switchboard"
+
     retries: int = Field(default=2, ge=0, description="retries per model before falling back")
     max_fallbacks: int = Field(default=2, ge=0)
     backoff_base_s: float = Field(default=0.25, ge=0)

@@ -52,7 +52,7 @@ async def _start(entry: ModelEntry, settings: Settings, cache_dir: Path) -> Loca
 @contextlib.asynccontextmanager
 async def open_fleet(entries: list[ModelEntry], settings: Settings) -> AsyncIterator[Fleet]:
     """Adapters and a gateway for ``entries``; local servers run while the context is open."""
-    cache_dir = settings.cache_dir or Path.home() / ".cache" / "switchboard"
+    cache_dir = settings.cache_path
     servers: dict[str, LocalServer] = {}
     failed: dict[str, str] = {}
     http = httpx.AsyncClient(limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
