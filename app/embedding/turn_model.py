@@ -7,7 +7,7 @@ sources left out of the fit, all-mpnet-base-v2 (110M parameters, 768 dimensions)
 capability set right more often than all-MiniLM-L6-v2 (22M), the router's encoder: 0.864
 against 0.829 over 38 sources (``scripts/fit_turn_classifier.py --backend turns`` / ``--backend
 onnx``; ``bench/capabilities_cv.py`` has the full table, ``docs/glasses_labels.md``). It costs
-about 16 ms of CPU per turn instead of 3, which a spoken
+about 17 ms of CPU per short turn instead of 3 (``bench/embedding_speed.py``), which a spoken
 turn (transcription, then a model answering) does not notice and plain API text never pays:
 only requests that carry a photo or the client's time or place are read by it
 (``app.pipeline.conversation``).
