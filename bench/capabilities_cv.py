@@ -9,14 +9,16 @@ decide the left-out source's conversations turn by turn, follow-ups inheriting t
 (``scripts/make_glasses_images.py``) and looked at as the service does (``app.selection.photo_look``).
 
     .venv/bin/python bench/capabilities_cv.py [--fast] [--no-photo-look] [--routerdc PATH]
-        [--backend turns|onnx|static|...] [--leave-out SOURCE,SOURCE,...]
+        [--backend turns|onnx|static|...] [--leave-out SOURCE,SOURCE,...] [--spoken]
 
 Prints, per left-out source: exact-set accuracy, recall and precision of each capability, and the
 same turns decided by two baselines: always-vision (``vision`` whenever there is a photo) and a
 keyword rule. Then the shipped classifier on ordinary text prompts (how many it judges to need
 ``web_search``: none should), and its decision time after the embedding. ``--fast`` uses the
 shipped thresholds instead of the nested choice (quicker, slightly optimistic);
-``--no-photo-look`` refits without reading the photos, to show what the look adds.
+``--no-photo-look`` refits without reading the photos, to show what the look adds;
+``--spoken`` decides the left-out turns as a speech recogniser writes them (lower case, no
+punctuation), the heads still fitted on the turns as written.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +70,7 @@ _SEEING = re.compile(
     r"\b(this|that|these|those|here|look|looking|see|read|describe|front of me|which one|"
     r"how many|colou?r|sign|label|menu|screen|picture|photo)\b"
 )
+_PUNCTUATION = re.compile(r"[^\w\s']")
 _FRESH = re.compile(
     r"\b(weather|rain|forecast|news|today|tonight|tomorrow|now|open|close|closes|hours|price|"
     r"stock|shares?|score|game|match|traffic|delay|delayed|train|bus|flight|near|nearby|latest|"
@@ -99,9 +103,18 @@ def metrics(turns: list[LabelledTurn], said: list[tuple[str, ...]]) -> dict[str,
     return out
 
 
-def loso(table: Table, fast: bool, leave_out: list[str] | None = None) -> Decided:
+def spoken(turns: list[LabelledTurn]) -> list[LabelledTurn]:
+    """The turns as a speech recogniser writes them: lower case, punctuation dropped."""
+    return [replace(t, text=_PUNCTUATION.sub("", t.text).lower().strip() or t.text) for t in turns]
+
+
+def loso(
+    table: Table, fast: bool, leave_out: list[str] | None = None, heard: Table | None = None
+) -> Decided:
     """Every turn decided by heads fitted without its source (thresholds: see the docstring);
-    with ``leave_out``, only those sources' turns, by heads fitted without all of them."""
+    with ``leave_out``, only those sources' turns, by heads fitted without all of them; with
+    ``heard`` (the same turns otherwise written), the left-out turns are decided as written
+    there."""
     shipped = _shipped(table.model_id).thresholds
     decided: Decided = {}
     folds = source_folds(table)
@@ -119,7 +132,8 @@ def loso(table: Table, fast: bool, leave_out: list[str] | None = None) -> Decide
             thresholds = choose_thresholds(inner, scores, tests)
         classifier = TurnClassifier(heads, TEXT_DIM, thresholds, table.model_id)
         rows = np.sort(test)
-        decisions = combine_rows(classifier, table, rows, score_rows(heads, table, rows))
+        seen = heard or table
+        decisions = combine_rows(classifier, seen, rows, score_rows(heads, seen, rows))
         decided.update({i: d.capabilities for i, d in decisions.items()})
         source = ", ".join(dict.fromkeys(table.turns[int(i)].source for i in rows))
         print(f"  left out {source}: thresholds {thresholds}", file=sys.stderr)
@@ -268,6 +282,8 @@ def main() -> None:
                         "decide only theirs (e.g. the sources written last)")  # fmt: skip
     parser.add_argument("--show-errors", type=int, default=0, metavar="N",
                         help="print up to N wrongly decided turns per source")  # fmt: skip
+    parser.add_argument("--spoken", action="store_true",
+                        help="decide the left-out turns lower-cased, without punctuation")  # fmt: skip
     parser.add_argument("--data-table", action="store_true",
                         help="only print what each source holds")  # fmt: skip
     args = parser.parse_args()
@@ -279,7 +295,9 @@ def main() -> None:
     print(f"{len(turns)} turns in {len(set(table.groups))} conversations from "
           f"{len(set(table.sources.tolist()))} sources; {sum(t.has_image for t in turns)} "
           "with a photo\n")  # fmt: skip
-    decided = loso(table, args.fast, args.leave_out)
+    heard = (load_table(spoken(turns), photos=not args.no_photo_look, backend=args.backend)
+             if args.spoken else None)  # fmt: skip
+    decided = loso(table, args.fast, args.leave_out, heard)
     how = ("Sources left out together (heads fitted on the others" if args.leave_out
            else "Leave one source out (heads fitted on the other sources")  # fmt: skip
     print(f"{how}; R = recall, P = precision):\n")

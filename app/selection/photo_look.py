@@ -41,8 +41,12 @@ EMPTY_CONTRAST = 24.0  # grey-level std below which a frame has no contrast
 EMPTY_DETAIL = 1.0  # mean neighbour difference (1/8 scale) below which it has no detail
 DARK_P95 = 40.0  # 95th-percentile grey level below which a frame is dark
 
-FEATURES = ("looked", "density", "empty", "dark")
-"""The evidence vector's entries (:meth:`FrameLook.vector`), all in [0, 1]."""
+FEATURES = ("looked", "empty", "dark")
+"""The evidence vector's entries (:meth:`FrameLook.vector`), each 0 or 1. The file's density is
+not one of them: it only decides whether to decode. How densely a camera encodes says nothing
+about what the wearer asks, and a classifier fitted on one camera's density (our placeholder
+photos are about 1 bit per pixel; a phone photo is 2 or more, a low-quality glasses frame 0.3)
+would shift its decisions on another's."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,7 @@ class FrameLook:
         return self.p95 is not None and self.p95 < DARK_P95
 
     def vector(self) -> NDArray[np.float32]:
-        density = min(self.bits_per_pixel / (2 * DENSE_BPP), 1.0)
-        return np.array([1.0, density, float(self.empty), float(self.dark)], dtype=np.float32)
+        return np.array([1.0, float(self.empty), float(self.dark)], dtype=np.float32)
 
 
 NO_LOOK = np.zeros(len(FEATURES), dtype=np.float32)

@@ -32,7 +32,7 @@ vector a turn is read on: all-mpnet-base-v2 for requests with a photo or the cli
 place (``app.embedding.turn_model``), the router's own vectors for plain text. Features: that
 embedding, hashed word and character n-grams of
 the first 1,000 characters (``app.selection.turn_text``), and the look at the photo
-(``app.selection.photo_look``: empty frame, dark frame, file density). Heads:
+(``app.selection.photo_look``: empty frame, dark frame). Heads:
 
 - ``vision`` / ``web_search``: what the turn's own words need, ignoring the client's context.
 - ``asks_time`` / ``asks_place``: the turn asks for the current time or date / the user's place.
@@ -83,7 +83,7 @@ HEADS = ("vision", "web_search", "asks_time", "asks_place", "followup")
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_WEIGHTS = DATA_DIR / "turn_classifier.json"
 DEFAULT_TURNS = DATA_DIR / "glasses_turns.jsonl"
-FORMAT = 2
+FORMAT = 3
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def test_data_urls_are_looked_at_and_anything_else_gives_no_evidence() -> None:
     black = _jpeg(Image.new("RGB", (720, 720), (3, 3, 3)))
     look = look_at_data_url(_data_url(black))
     assert look is not None and look.empty
-    assert look.vector().tolist() == [1.0, look.vector()[1], 1.0, 1.0]
+    assert look.vector().tolist() == [1.0, 1.0, 1.0]
     assert look_at_data_url("https://example.com/photo.jpg") is None  # never fetched
     assert look_at_data_url("data:image/jpeg;base64,not base64 at all!!") is None
     assert look_at_data_url("data:image/jpeg,rawbytes") is None
@@ -72,6 +72,15 @@ def test_a_dense_jpeg_is_judged_from_its_header_alone() -> None:
     url = _data_url(truncated)
     look = look_at_data_url(url[: len(url) // 2] + "A" * (len(url) - len(url) // 2))
     assert look is not None and look.brightness is None and not look.empty  # never decoded
+
+
+def test_a_scene_is_the_same_evidence_from_any_camera_quality() -> None:
+    """A phone's dense JPEG and a glasses camera's sparse one of the same scene say the same."""
+    fine, coarse = _jpeg(_scene(), quality=95), _jpeg(_scene(), quality=10)
+    looks = [look_at(fine), look_at(coarse)]
+    assert looks[0] is not None and looks[1] is not None
+    assert looks[0].bits_per_pixel > 3 * looks[1].bits_per_pixel
+    assert looks[0].vector().tolist() == looks[1].vector().tolist() == [1.0, 0.0, 0.0]
 
 
 def test_a_large_png_is_not_decoded() -> None:
