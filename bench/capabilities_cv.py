@@ -116,6 +116,7 @@ def loso(
     ``heard`` (the same turns otherwise written), the left-out turns are decided as written
     there."""
     shipped = _shipped(table.model_id).thresholds
+    seen = heard or table  # what the left-out turns are decided on
     decided: Decided = {}
     folds = source_folds(table)
     if leave_out:
@@ -132,7 +133,6 @@ def loso(
             thresholds = choose_thresholds(inner, scores, tests)
         classifier = TurnClassifier(heads, TEXT_DIM, thresholds, table.model_id)
         rows = np.sort(test)
-        seen = heard or table
         decisions = combine_rows(classifier, seen, rows, score_rows(heads, seen, rows))
         decided.update({i: d.capabilities for i, d in decisions.items()})
         source = ", ".join(dict.fromkeys(table.turns[int(i)].source for i in rows))

@@ -111,13 +111,13 @@ async def test_budget_holds_under_concurrency(store: StateStore, peer: StateStor
     workers = [(store, peer)[i % 2] for i in range(50)]
     served = await asyncio.gather(*(w.reserve("k", 0.01, 0.1) for w in workers))
     assert sum(served) == 10
-    settled = [0.001 * (i % 7 + 1) for i in range(50) if served[i]]
+    granted = [i for i in range(50) if served[i]]
+    settled = [0.001 * (i % 7 + 1) for i in granted]
 
     async def settle(i: int, actual: float) -> None:
         await asyncio.sleep(0.001 * (i % 5))
         await workers[i].settle("k", 0.01, actual)
 
-    granted = [i for i in range(50) if served[i]]
     await asyncio.gather(*(settle(i, a) for i, a in zip(granted, settled, strict=True)))
     assert to_micro(await store.spend("k")) == sum(to_micro(a) for a in settled)
     left = 0.1 - sum(settled)  # holds are released: exactly what was not spent is free
