@@ -15,7 +15,8 @@ Clients are stateless: they send the whole history each turn (OpenAI messages, o
   (per caller, with a TTL). The next request's history, up to its new user turn, has the same
   fingerprint, so a follow-up finds the model it follows and the selector can keep it. When
   the history was not seen (another deployment, an expired entry) the previous turn's
-  capabilities are re-derived by classifying it, and no model is kept.
+  capabilities are re-derived by deciding its user turns again in order (the last
+  ``REPLAYED_TURNS``), as they were decided when they came, and no model is kept.
 
 The fingerprint ignores system messages (the glasses resend a system prompt with the time in
 it) and collapses whitespace, so what a client echoes back matches what was answered.
@@ -30,6 +31,7 @@ from them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -49,6 +51,10 @@ log = logging.getLogger(__name__)
 
 MEMORY_TTL_S = 6 * 3600
 """How long a turn's routing is remembered for the follow-up that may come."""
+REPLAYED_TURNS = 8
+"""How many earlier user turns are decided again when the history was not seen: enough for a
+chain of follow-ups ("try again", "just guess", "are you sure?"), and a bound on the work (one
+cached embedding and about 0.1 ms each) whatever history a request carries."""
 
 
 CONTEXT_CHARS = 4000
@@ -143,16 +149,14 @@ class Conversations:
         previous_embedding = None
         if users:
             prior = users[-1]
-            previous_embedding = await reader.embeddings.embed(prior.text())
             if remembered is not None:
+                previous_embedding = await reader.embeddings.embed(prior.text())
                 stored = remembered.get("capabilities")
                 capabilities = tuple(str(c) for c in stored) if isinstance(stored, list) else ()
                 stored_model = remembered.get("model")
                 model = stored_model if isinstance(stored_model, str) else None
             else:
-                capabilities = await self._classify_alone(
-                    reader, prior, users[:-1], previous_embedding, client
-                )
+                capabilities, previous_embedding = await self._replay(reader, users, client)
                 model = None
             previous = [PreviousTurn(prior.text(), capabilities, model)]
         context = TurnContext(last.text(), has_image, previous, photo_look(last), *client)
@@ -165,31 +169,25 @@ class Conversations:
             decision.scores,
         )
 
-    async def _classify_alone(
-        self,
-        reader: TurnReader,
-        turn: ChatMessage,
-        earlier: list[ChatMessage],
-        embedding: np.ndarray,
-        client: tuple[bool, bool],
-    ) -> tuple[str, ...]:
-        """An earlier turn's capabilities, judged with the one before it (one level deep)."""
-        before = earlier[-1] if earlier else None
-        context_prev: list[PreviousTurn] = []
-        before_embedding = None
-        if before is not None:
-            before_embedding = await reader.embeddings.embed(before.text())
-            alone = reader.classifier.decide(
-                before_embedding,
-                None,
-                TurnContext(before.text(), before.has_image(), [], None, *client),
-            )
-            context_prev = [PreviousTurn(before.text(), alone.capabilities)]
-        # Earlier turns' photos are usually not resent; judge them as if they had one.
-        decided = reader.classifier.decide(
-            embedding, before_embedding, TurnContext(turn.text(), True, context_prev, None, *client)
-        )
-        return decided.capabilities
+    async def _replay(
+        self, reader: TurnReader, users: list[ChatMessage], client: tuple[bool, bool]
+    ) -> tuple[tuple[str, ...], np.ndarray]:
+        """The last of ``users``' capabilities and embedding, re-derived by deciding the last
+        ``REPLAYED_TURNS`` of them in order, each after the one before, as they were decided
+        when they came (and as the classifier was fitted): a "just guess" after a "try again"
+        after a photo question still needs the photo.
+        """
+        turns = users[-REPLAYED_TURNS:]
+        embeddings = await asyncio.gather(*(reader.embeddings.embed(m.text()) for m in turns))
+        capabilities: tuple[str, ...] = ()
+        history: list[PreviousTurn] = []
+        for i, (turn, embedding) in enumerate(zip(turns, embeddings, strict=True)):
+            # Earlier turns' photos are usually not resent; judge them as if they had one.
+            context = TurnContext(turn.text(), True, history, photo_look(turn), *client)
+            decided = reader.classifier.decide(embedding, embeddings[i - 1] if i else None, context)
+            capabilities = decided.capabilities
+            history = [PreviousTurn(turn.text(), capabilities)]
+        return capabilities, embeddings[-1]
 
     async def _recall(
         self, tenant: str | None, before: list[ChatMessage]

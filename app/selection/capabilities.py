@@ -66,8 +66,10 @@ def needs(request: ChatRequest, turn: TurnAnalysis | None) -> Needs:
     inferred: dict[str, float] = {}
     if turn is not None:
         scores = turn.scores or {}
-        # at least even odds: an inherited capability scores low on the follow-up's own words
-        inferred = {c: max(float(scores.get(c, 1.0)), 0.5) for c in turn.capabilities}
+        # an inherited capability scores low on the follow-up's own words: it is as sure as the
+        # turn is a follow-up; at least even odds
+        inherited = float(scores.get("followup", 0.0)) if turn.followup else 0.0
+        inferred = {c: max(float(scores.get(c, 1.0)), inherited, 0.5) for c in turn.capabilities}
     else:
         last_user = next((m for m in reversed(request.messages) if m.role == "user"), None)
         if last_user is not None and last_user.has_image():

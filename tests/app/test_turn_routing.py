@@ -191,6 +191,29 @@ async def test_a_follow_up_keeps_the_capability_and_a_new_topic_is_reported(
     assert (chosen, needed) == ("text/small", [])
 
 
+async def test_a_chain_of_retries_keeps_the_photo_question_it_started_from(
+    conversations: Conversations, selector: Selector
+) -> None:
+    """A stateless client resends the history as text, the photo only on the newest turn, and
+    the history was never seen: every earlier turn is decided again in order."""
+    history = [
+        _user("what year is that motorbike", photo=False),
+        {"role": "assistant", "content": "I can't tell the year from here."},
+        _user("just guess", photo=False),
+        {"role": "assistant", "content": "Sorry, I'd rather not guess."},
+        _user("try again", photo=False),
+        {"role": "assistant", "content": "It could be from any decade."},
+    ]
+    turn, chosen, needed = await _route(
+        conversations, selector, _request(*history, _user("come on, one more go"))
+    )
+    assert turn.followup
+    assert (chosen, needed) == ("cloud/vision", ["vision"])
+    rain = [_user("will it rain later", photo=False), history[1], *history[2:4]]
+    _, chosen, needed = await _route(conversations, selector, _request(*rain, _user("try again")))
+    assert (chosen, needed) == ("cloud/search", ["web_search"])
+
+
 async def test_a_follow_up_keeps_the_model_that_answered_unless_another_is_much_better(
     conversations: Conversations, selector: Selector
 ) -> None:
