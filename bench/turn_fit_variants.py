@@ -33,12 +33,7 @@ def run(table: fitting.Table, settings: dict[str, float]) -> list[str]:
     scaled = fitting.Table(table.turns, table.embeddings, table.model_id, table.x * scale,
                            table.xf.copy(), table.previous, table.labels)  # fmt: skip
     scaled.xf[:, : table.x.shape[1]] *= scale
-    default_c = fitting.C_CAPABILITY
-    fitting.C_CAPABILITY = settings.get("C", default_c)
-    try:
-        _, decisions = fitting.fit(scaled)
-    finally:
-        fitting.C_CAPABILITY = default_c
+    _, decisions = fitting.fit(scaled, settings.get("C", fitting.C_CAPABILITY))
     rows = np.array(sorted(decisions))
     right = np.array([set(decisions[i].capabilities) == set(table.turns[i].labels) for i in rows])
     sources = table.sources[rows]
@@ -47,7 +42,7 @@ def run(table: fitting.Table, settings: dict[str, float]) -> list[str]:
     for c in CAPABILITIES:
         needed = [i for i in rows if c in table.turns[i].labels]
         recall.append(np.mean([c in decisions[i].capabilities for i in needed]))
-    return [f"{right.mean():.4f}", f"{right[sources != 'original'].mean():.4f}",
+    return [f"{fitting.exact_accuracy(table, decisions):.4f}", f"{right[sources != 'original'].mean():.4f}",
             f"{np.mean(per_source):.4f}", f"{fitting.error_cost(table, decisions):.4f}",
             *[f"{r:.3f}" for r in recall]]  # fmt: skip
 

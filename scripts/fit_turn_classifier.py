@@ -195,8 +195,9 @@ def _logistic(x: NDArray[np.float32], y: NDArray[np.bool_], c: float) -> LinearH
     return LinearHead(model.coef_[0].astype(np.float32), float(model.intercept_[0]))
 
 
-def fit_heads(table: Table, rows: Rows) -> dict[str, LinearHead]:
-    """The five heads fitted on ``rows`` (whole conversations)."""
+def fit_heads(table: Table, rows: Rows, c: float = C_CAPABILITY) -> dict[str, LinearHead]:
+    """The five heads fitted on ``rows`` (whole conversations); ``c`` regularises all but
+    ``followup``."""
     followup = np.array([t.followup for t in table.turns])
     image = np.array([t.has_image for t in table.turns])
     targets = own_targets(table)
@@ -208,10 +209,10 @@ def fit_heads(table: Table, rows: Rows) -> dict[str, LinearHead]:
         if capability == "vision":
             own &= image
         use = rows[own[rows]]
-        heads[capability] = _logistic(table.x[use], targets[use, j], C_CAPABILITY)
+        heads[capability] = _logistic(table.x[use], targets[use, j], c)
     for name, asked in (("asks_time", "time"), ("asks_place", "place")):
         y = np.array([t.asks == asked for t in table.turns])
-        heads[name] = _logistic(table.x[rows], y[rows], C_CAPABILITY)
+        heads[name] = _logistic(table.x[rows], y[rows], c)
     later = rows[table.previous[rows] >= 0]
     heads["followup"] = _logistic(table.xf[later], followup[later], C_FOLLOWUP)
     return heads
@@ -282,11 +283,13 @@ def grid() -> list[Thresholds]:
     ]
 
 
-def out_of_fold_scores(table: Table, folds: list[tuple[Rows, Rows]]) -> tuple[Scores, list[Rows]]:
+def out_of_fold_scores(
+    table: Table, folds: list[tuple[Rows, Rows]], c: float = C_CAPABILITY
+) -> tuple[Scores, list[Rows]]:
     """Scores of every test row from heads fitted on its fold's training rows."""
     scores: Scores = {}
     for train, test in folds:
-        scores.update(score_rows(fit_heads(table, train), table, np.sort(test)))
+        scores.update(score_rows(fit_heads(table, train, c), table, np.sort(test)))
     return scores, [np.sort(test) for _, test in folds]
 
 
@@ -345,13 +348,13 @@ def choose_thresholds(table: Table, scores: Scores, tests: list[Rows]) -> Thresh
     return replace(best, topic_similarity=topic)
 
 
-def fit(table: Table) -> tuple[TurnClassifier, dict[int, TurnDecision]]:
+def fit(table: Table, c: float = C_CAPABILITY) -> tuple[TurnClassifier, dict[int, TurnDecision]]:
     """The shipped classifier (heads on all turns, thresholds chosen leaving one source out)
     and its leave-one-source-out decisions under those thresholds."""
-    scores, tests = out_of_fold_scores(table, source_folds(table))
+    scores, tests = out_of_fold_scores(table, source_folds(table), c)
     thresholds = choose_thresholds(table, scores, tests)
     rows = np.arange(len(table.turns), dtype=np.int64)
-    classifier = TurnClassifier(fit_heads(table, rows), TEXT_DIM, thresholds, table.model_id)
+    classifier = TurnClassifier(fit_heads(table, rows, c), TEXT_DIM, thresholds, table.model_id)
     decisions: dict[int, TurnDecision] = {}
     for test in tests:
         decisions.update(combine_rows(classifier, table, test, scores))
