@@ -75,7 +75,7 @@ from app.embedding.encoder import weights_id
 from app.errors import ConfigError
 from app.selection.photo_look import FEATURES as FRAME_FEATURES
 from app.selection.photo_look import FrameLook, frame_vector
-from app.selection.turn_text import SHAPE, word_features, words_of
+from app.selection.turn_text import SHAPE, word_features
 
 Vector = NDArray[np.float32]
 
@@ -230,12 +230,10 @@ class TurnClassifier:
     ) -> dict[str, float]:
         """Every head's probability for this turn (no threshold applied)."""
         embedding = np.asarray(turn_embedding, dtype=np.float32)
+        words = word_features(context.text, self.text_dim)
+        few_words = bool(words[self.text_dim + SHAPE.index("five words or fewer")])
         x = capability_features(
-            embedding,
-            word_features(context.text, self.text_dim),
-            evidence_vector(
-                context.frame, not context.previous and len(words_of(context.text)) <= 5
-            ),
+            embedding, words, evidence_vector(context.frame, not context.previous and few_words)
         )
         scores = {name: self.heads[name].probability(x) for name in HEADS if name != "followup"}
         if context.frame is not None:  # for audits: the photo was looked at
