@@ -85,6 +85,12 @@ def photo_look(message: ChatMessage) -> FrameLook | None:
     return None
 
 
+async def _look_beside(message: ChatMessage) -> FrameLook | None:
+    """:func:`photo_look` in a worker thread (Pillow decodes without the GIL); no thread for a
+    message without an image."""
+    return await asyncio.to_thread(photo_look, message) if message.has_image() else None
+
+
 def _conversational(messages: list[ChatMessage]) -> list[ChatMessage]:
     return [m for m in messages if m.role in ("user", "assistant")]
 
@@ -140,6 +146,9 @@ class Conversations:
         reader = self.glasses if has_image or any(client) else self.text
         if reader is None:  # no classifier for these embeddings: images mean vision
             return TurnAnalysis(("vision",) if has_image else ())
+        # The look at the photo (a small JPEG decode, up to a millisecond for a sparse frame)
+        # runs in a worker thread while the embeddings are awaited, off the event loop.
+        look = asyncio.ensure_future(_look_beside(last))
         if reader is not self.text:
             embedding = await reader.embeddings.embed(last.text())
         classifier = reader.classifier
@@ -159,7 +168,7 @@ class Conversations:
                 capabilities, previous_embedding = await self._replay(reader, users, client)
                 model = None
             previous = [PreviousTurn(prior.text(), capabilities, model)]
-        context = TurnContext(last.text(), has_image, previous, photo_look(last), *client)
+        context = TurnContext(last.text(), has_image, previous, await look, *client)
         decision = classifier.decide(embedding, previous_embedding, context)
         return TurnAnalysis(
             decision.capabilities,
@@ -178,12 +187,15 @@ class Conversations:
         after a photo question still needs the photo.
         """
         turns = users[-REPLAYED_TURNS:]
-        embeddings = await asyncio.gather(*(reader.embeddings.embed(m.text()) for m in turns))
+        embeddings, looks = await asyncio.gather(
+            asyncio.gather(*(reader.embeddings.embed(m.text()) for m in turns)),
+            asyncio.gather(*(_look_beside(m) for m in turns)),
+        )
         capabilities: tuple[str, ...] = ()
         history: list[PreviousTurn] = []
         for i, (turn, embedding) in enumerate(zip(turns, embeddings, strict=True)):
             # Earlier turns' photos are usually not resent; judge them as if they had one.
-            context = TurnContext(turn.text(), True, history, photo_look(turn), *client)
+            context = TurnContext(turn.text(), True, history, looks[i], *client)
             decided = reader.classifier.decide(embedding, embeddings[i - 1] if i else None, context)
             capabilities = decided.capabilities
             history = [PreviousTurn(turn.text(), capabilities)]

@@ -56,8 +56,8 @@ thresholds chosen without the left-out source; its table (``docs/glasses_labels.
 honest figure: exact set 0.86 pooled over 38 left-out sources on all-mpnet-base-v2's
 vectors (always-vision 0.49), recall 0.96 for ``vision`` and 0.89 for ``web_search``, below the
 issue's goal of 0.92 exact on traffic we did not write; the fit script's own check over the 43
-sources of today's data gives 0.87. The decision costs about 0.3 ms after the embedding
-(median; p99 1.5 ms for a 6,000-character prompt, README) and never runs a vision model: the
+sources of today's data gives 0.87. The decision costs about 0.13 ms after the embedding
+(median; p99 0.6 ms for a 6,000-character prompt, README) and never runs a vision model: the
 look at the photo reads a JPEG's header, or a 1/8-scale thumbnail of a sparse one.
 """
 
