@@ -109,12 +109,16 @@ def spoken(turns: list[LabelledTurn]) -> list[LabelledTurn]:
 
 
 def loso(
-    table: Table, fast: bool, leave_out: list[str] | None = None, heard: Table | None = None
+    table: Table,
+    fast: bool,
+    leave_out: list[str] | None = None,
+    heard: Table | None = None,
+    plain_text: bool = False,
 ) -> Decided:
     """Every turn decided by heads fitted without its source (thresholds: see the docstring);
     with ``leave_out``, only those sources' turns, by heads fitted without all of them; with
     ``heard`` (the same turns otherwise written), the left-out turns are decided as written
-    there."""
+    there; ``plain_text`` for a text reader's heads (``choose_thresholds``)."""
     shipped = _shipped(table.model_id).thresholds
     seen = heard or table  # what the left-out turns are decided on
     decided: Decided = {}
@@ -130,7 +134,7 @@ def loso(
         else:
             inner = table.subset(train)
             scores, tests = out_of_fold_scores(inner, source_group_folds(inner, INNER_FOLDS))
-            thresholds = choose_thresholds(inner, scores, tests)
+            thresholds = choose_thresholds(inner, scores, tests, plain_text)
         classifier = TurnClassifier(heads, TEXT_DIM, thresholds, table.model_id)
         rows = np.sort(test)
         decisions = combine_rows(classifier, seen, rows, score_rows(heads, seen, rows))
@@ -297,7 +301,7 @@ def main() -> None:
           "with a photo\n")  # fmt: skip
     heard = (load_table(spoken(turns), photos=not args.no_photo_look, backend=args.backend)
              if args.spoken else None)  # fmt: skip
-    decided = loso(table, args.fast, args.leave_out, heard)
+    decided = loso(table, args.fast, args.leave_out, heard, plain_text=args.backend != "turns")
     how = ("Sources left out together (heads fitted on the others" if args.leave_out
            else "Leave one source out (heads fitted on the other sources")  # fmt: skip
     print(f"{how}; R = recall, P = precision):\n")

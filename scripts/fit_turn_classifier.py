@@ -23,7 +23,9 @@ n-grams and the look at its generated photo (``scripts/make_glasses_images.py``)
 The thresholds minimise the weighted error count of ``ERROR_COSTS`` (a missed vision is the
 worst error) over out-of-fold decisions, leaving one *source* out at a time: each held-out
 conversation decided turn by turn, follow-ups inheriting the *predicted* capabilities of the turn
-before, exactly as in service. Deterministic: fixed folds, lbfgs, rounded weights.
+before, exactly as in service. A text reader's ``web_search`` threshold (``--backend onnx`` /
+``static``) is then chosen again on the turns it reads in service, those with no photo and no
+client time or place. Deterministic: fixed folds, lbfgs, rounded weights.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ GRID = {
     "context": (0.5, 0.7),
 }
 GRID_TOPIC = tuple(round(0.05 * i, 2) for i in range(1, 13))
+GRID_PLAIN_TEXT_WEB_SEARCH = tuple(round(0.1 * i, 1) for i in range(3, 10))
 UNREAD_SHARE = 0.2
 """Share of photo turns fitted as if their photo could not be looked at (an image URL, a format
 not looked at): in service those decide without the look, and must not lean towards vision."""
@@ -316,8 +319,23 @@ def source_group_folds(table: Table, k: int) -> list[tuple[Rows, Rows]]:
     return [(rows[~mask], rows[mask]) for mask in inside]
 
 
-def choose_thresholds(table: Table, scores: Scores, tests: list[Rows]) -> Thresholds:
-    """Least weighted error (ties: higher exact accuracy, then lower thresholds); then topic."""
+def plain_text_rows(table: Table) -> Rows:
+    """Turns a text reader reads in service: no photo, no client time or place (the service
+    reads the others on the glasses encoder, ``app.pipeline.conversation``)."""
+    plain = [not (t.has_image or t.client_time or t.client_location) for t in table.turns]
+    return np.flatnonzero(plain).astype(np.int64)
+
+
+def choose_thresholds(
+    table: Table, scores: Scores, tests: list[Rows], plain_text: bool = False
+) -> Thresholds:
+    """Least weighted error (ties: higher exact accuracy, then lower thresholds); then topic.
+
+    With ``plain_text`` (a text reader's classifier), the ``web_search`` threshold is then chosen
+    again on :func:`plain_text_rows` alone, the only traffic that reader sees: fitted on glasses
+    turns too, its heads lean to ``web_search`` on long exam-style prompts, and a threshold
+    chosen on glasses turns flags them.
+    """
     heads: dict[str, LinearHead] = {}  # combine() reads only the thresholds
 
     def decided(thresholds: Thresholds) -> dict[int, TurnDecision]:
@@ -338,6 +356,8 @@ def choose_thresholds(table: Table, scores: Scores, tests: list[Rows]) -> Thresh
     later = [i for i in decisions if table.turns[i].index]
 
     def topic_accuracy(threshold: float) -> float:
+        if not later:  # no turn with a turn before it: any threshold will do
+            return 0.0
         return float(np.mean([
             ("similarity" in scores[i] and not decisions[i].followup
              and scores[i]["similarity"] < threshold) == table.turns[i].topic_changed
@@ -345,14 +365,26 @@ def choose_thresholds(table: Table, scores: Scores, tests: list[Rows]) -> Thresh
         ]))  # fmt: skip
 
     topic = max(GRID_TOPIC, key=lambda s: (round(topic_accuracy(s), 6), -s))
-    return replace(best, topic_similarity=topic)
+    best = replace(best, topic_similarity=topic)
+    plain = set(plain_text_rows(table).tolist())
+    if not plain_text or not plain:
+        return best
+
+    def plain_key(threshold: float) -> tuple[float, ...]:
+        d = {i: x for i, x in decided(replace(best, web_search=threshold)).items() if i in plain}
+        return (round(-error_cost(table, d), 6), round(exact_accuracy(table, d), 6), -threshold)
+
+    return replace(best, web_search=max(GRID_PLAIN_TEXT_WEB_SEARCH, key=plain_key))
 
 
-def fit(table: Table, c: float = C_CAPABILITY) -> tuple[TurnClassifier, dict[int, TurnDecision]]:
+def fit(
+    table: Table, c: float = C_CAPABILITY, plain_text: bool = False
+) -> tuple[TurnClassifier, dict[int, TurnDecision]]:
     """The shipped classifier (heads on all turns, thresholds chosen leaving one source out)
-    and its leave-one-source-out decisions under those thresholds."""
+    and its leave-one-source-out decisions under those thresholds; ``plain_text`` for a text
+    reader (:func:`choose_thresholds`)."""
     scores, tests = out_of_fold_scores(table, source_folds(table), c)
-    thresholds = choose_thresholds(table, scores, tests)
+    thresholds = choose_thresholds(table, scores, tests, plain_text)
     rows = np.arange(len(table.turns), dtype=np.int64)
     classifier = TurnClassifier(fit_heads(table, rows, c), TEXT_DIM, thresholds, table.model_id)
     decisions: dict[int, TurnDecision] = {}
@@ -370,7 +402,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     table = load_table(load_labelled_turns(args.turns), backend=args.backend)
-    classifier, decisions = fit(table)
+    classifier, decisions = fit(table, plain_text=args.backend != "turns")
     data = classifier.to_dict()
     data["trained_on"] = {
         "turns": len(table.turns),

@@ -19,6 +19,7 @@ from app.errors import ConfigError
 from app.selection.turns import (
     DEFAULT_TURNS,
     DEFAULT_WEIGHTS,
+    LabelledTurn,
     PreviousTurn,
     TurnClassifier,
     TurnContext,
@@ -308,3 +309,29 @@ def test_a_source_left_out_of_the_fit_is_decided_better_than_always_vision() -> 
     assert exact > always_vision + 0.2
     needs = [i for i, t in zip(held_out, turns, strict=True) if "vision" in t.labels]
     assert np.mean(["vision" in decisions[i].capabilities for i in needs]) >= 0.85
+
+
+def test_a_text_readers_web_search_threshold_is_chosen_on_the_plain_text_it_reads() -> None:
+    """Glasses turns that need search score 0.45; plain exam prompts that need nothing score
+    0.65. The glasses threshold must be low enough for the first; a text reader, which only
+    ever reads the second kind, must not flag them."""
+    from scripts.fit_turn_classifier import Table, choose_thresholds
+
+    def turn(n: int, plain: bool) -> LabelledTurn:
+        kind = "exam" if plain else "glasses"
+        return LabelledTurn(f"{kind}-{n}", 0, f"{kind} question {n}", () if plain else
+                            ("web_search",), False, False, not plain, source=kind,
+                            client_time=not plain, client_location=not plain)  # fmt: skip
+
+    turns = [turn(n, plain) for plain in (False, True) for n in range(20)]
+    empty = np.zeros((len(turns), 1), dtype=np.float32)
+    table = Table(turns, empty, "m", empty, empty, np.full(len(turns), -1),
+                  np.zeros((len(turns), 2), dtype=bool))  # fmt: skip
+    scores = {i: {"vision": 0.0, "web_search": 0.65 if t.source == "exam" else 0.45,
+                  "asks_time": 0.0, "asks_place": 0.0} for i, t in enumerate(turns)}  # fmt: skip
+    tests = [np.arange(20), np.arange(20, 40)]
+    glasses = choose_thresholds(table, scores, tests)
+    text = choose_thresholds(table, scores, tests, plain_text=True)
+    assert glasses.web_search <= 0.4
+    assert text.web_search >= 0.7
+    assert text.vision == glasses.vision and text.followup == glasses.followup
