@@ -20,6 +20,7 @@ look of ``app.selection.photo_look``; the drawings only need to be valid JPEGs o
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 import zlib
@@ -102,7 +103,7 @@ def ensure_images(turns: list[LabelledTurn], directory: Path | None = None) -> l
             continue
         path = directory / f"{turn.frame}-{turn.image_name}"
         if not path.exists():
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # processes drawing at once never clash
             seed = zlib.crc32(turn.conversation.encode()) + turn.index
             draw(turn.scene, seed, tmp, turn.frame)
             tmp.replace(path)
