@@ -53,6 +53,7 @@ from app.selection.turns import (
     CAPABILITIES,
     DEFAULT_TURNS,
     DEFAULT_WEIGHTS,
+    PAIR_HEADS,
     LabelledTurn,
     LinearHead,
     PreviousTurn,
@@ -81,7 +82,8 @@ GRID = {
     "followup": (0.3, 0.4, 0.5),
     "context": (0.5, 0.7),
 }
-GRID_TOPIC = tuple(round(0.05 * i, 2) for i in range(1, 13))
+GRID_TOPIC = tuple(round(0.1 * i, 1) for i in range(1, 10))
+GRID_COSINE = tuple(round(0.05 * i, 2) for i in range(1, 13))  # the baseline topic rule
 GRID_PLAIN_TEXT_WEB_SEARCH = tuple(round(0.1 * i, 1) for i in range(3, 10))
 UNREAD_SHARE = 0.2
 """Share of photo turns fitted as if their photo could not be looked at (an image URL, a format
@@ -218,6 +220,9 @@ def fit_heads(table: Table, rows: Rows, c: float = C_CAPABILITY) -> dict[str, Li
         heads[name] = _logistic(table.x[rows], y[rows], c)
     later = rows[table.previous[rows] >= 0]
     heads["followup"] = _logistic(table.xf[later], followup[later], C_FOLLOWUP)
+    alone = later[~followup[later]]  # a new subject or an aside: what ``topic`` tells apart
+    topic = np.array([t.topic_changed for t in table.turns])
+    heads["topic"] = _logistic(table.xf[alone], topic[alone], C_FOLLOWUP)
     return heads
 
 
@@ -228,14 +233,14 @@ def _context(turn: LabelledTurn, history: list[PreviousTurn]) -> TurnContext:
 
 def score_rows(heads: dict[str, LinearHead], table: Table, rows: Rows) -> Scores:
     """Every head's probability for ``rows`` (threshold-free: the true previous turn is used)."""
-    x_heads = {n: h for n, h in heads.items() if n != "followup"}
+    x_heads = {n: h for n, h in heads.items() if n not in PAIR_HEADS}
     out: Scores = {}
     for i in rows.tolist():
         scores = {name: head.probability(table.x[i]) for name, head in x_heads.items()}
         p = int(table.previous[i])
         if p >= 0:
             scores["similarity"] = float(table.xf[i, -1])
-            scores["followup"] = heads["followup"].probability(table.xf[i])
+            scores.update((n, heads[n].probability(table.xf[i])) for n in PAIR_HEADS)
         out[i] = scores
     return out
 
@@ -277,6 +282,18 @@ def exact_accuracy(table: Table, decisions: dict[int, TurnDecision]) -> float:
     return float(
         np.mean([set(d.capabilities) == set(table.turns[i].labels) for i, d in decisions.items()])
     )
+
+
+def topic_accuracy(table: Table, decisions: dict[int, TurnDecision]) -> tuple[float, float]:
+    """How often ``topic_changed`` is right on turns with a turn before them, and the same for
+    the best cosine threshold alone (chosen on these very turns, so flattered) as a baseline."""
+    later = [i for i in decisions if table.turns[i].index]
+    truth = np.array([table.turns[i].topic_changed for i in later])
+    said = np.array([decisions[i].topic_changed for i in later])
+    alone = np.array([not decisions[i].followup for i in later])
+    similarity = table.xf[later, -1]
+    cosine = max(float(np.mean((alone & (similarity < s)) == truth)) for s in GRID_COSINE)
+    return float(np.mean(said == truth)), cosine
 
 
 def grid() -> list[Thresholds]:
@@ -359,13 +376,12 @@ def choose_thresholds(
         if not later:  # no turn with a turn before it: any threshold will do
             return 0.0
         return float(np.mean([
-            ("similarity" in scores[i] and not decisions[i].followup
-             and scores[i]["similarity"] < threshold) == table.turns[i].topic_changed
+            ("topic" in scores[i] and not decisions[i].followup
+             and scores[i]["topic"] >= threshold) == table.turns[i].topic_changed
             for i in later
         ]))  # fmt: skip
 
-    topic = max(GRID_TOPIC, key=lambda s: (round(topic_accuracy(s), 6), -s))
-    best = replace(best, topic_similarity=topic)
+    best = replace(best, topic=max(GRID_TOPIC, key=lambda s: (round(topic_accuracy(s), 6), s)))
     plain = set(plain_text_rows(table).tolist())
     if not plain_text or not plain:
         return best
@@ -411,9 +427,13 @@ def main() -> None:
         "sha256": hashlib.sha256(args.turns.read_bytes()).hexdigest()[:16],
         "loso_exact_accuracy": round(exact_accuracy(table, decisions), 4),
         "loso_error_cost": round(error_cost(table, decisions), 4),
+        "loso_topic_accuracy": round(topic_accuracy(table, decisions)[0], 4),
     }
     args.out.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
     print(f"wrote {args.out}: thresholds {classifier.thresholds}, {data['trained_on']}")
+    topic, cosine = topic_accuracy(table, decisions)
+    print(f"topic_changed right on turns after another: {topic:.4f} (the best cosine threshold "
+          f"alone: {cosine:.4f})")  # fmt: skip
 
 
 if __name__ == "__main__":

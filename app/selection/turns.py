@@ -41,7 +41,10 @@ the first 1,000 characters (``app.selection.turn_text``), and the look at the ph
   about what is in view (a missed ``vision`` is the worst error).
 - ``followup``: reads the turn, the previous user turn's embedding and their cosine similarity.
   A follow-up inherits and adds its own capabilities only above ``Thresholds.added``.
-  ``topic_changed`` is "not a follow-up and dissimilar to the previous turn".
+- ``topic``: reads the same as ``followup``; fitted on turns that are not follow-ups, it tells a
+  new subject from a reaction or an aside ("nice, cheers" is neither). ``topic_changed`` is "not
+  a follow-up and ``topic`` above ``Thresholds.topic``". The cosine similarity alone cannot
+  tell the two apart (a "thanks" is as far from the question before it as a new question is).
 
 **Which errors the thresholds prefer.** A missed ``vision`` (a blind answer) is the worst error,
 a missed ``web_search`` (stale facts said with confidence) next, a needless capability (cost,
@@ -81,11 +84,12 @@ from app.selection.turn_text import SHAPE, word_features
 Vector = NDArray[np.float32]
 
 CAPABILITIES = ("vision", "web_search")
-HEADS = ("vision", "web_search", "asks_time", "asks_place", "followup")
+HEADS = ("vision", "web_search", "asks_time", "asks_place", "followup", "topic")
+PAIR_HEADS = ("followup", "topic")  # read the turn with the one before it
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_WEIGHTS = DATA_DIR / "turn_classifier.json"
 DEFAULT_TURNS = DATA_DIR / "glasses_turns.jsonl"
-FORMAT = 3
+FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,7 @@ class Thresholds:
     followup: float = 0.5
     added: float = 0.7  # own evidence a follow-up needs on top of what it inherits
     context: float = 0.5  # P(asks the time / the place) above which the client's context answers
-    topic_similarity: float = 0.3  # a non-follow-up below this similarity changed the topic
+    topic: float = 0.5  # P(new subject) above which a non-follow-up changed the topic
 
     def own(self, capability: str) -> float:
         return self.vision if capability == "vision" else self.web_search
@@ -236,25 +240,22 @@ class TurnClassifier:
         x = capability_features(
             embedding, words, evidence_vector(context.frame, not context.previous and few_words)
         )
-        scores = {name: self.heads[name].probability(x) for name in HEADS if name != "followup"}
+        scores = {name: self.heads[name].probability(x) for name in HEADS if name not in PAIR_HEADS}
         if context.frame is not None:  # for audits: the photo was looked at
             scores["photo_empty"] = float(context.frame.empty)
         if context.previous and previous_embedding is not None:
             previous = np.asarray(previous_embedding, dtype=np.float32)
             similarity = float(embedding @ previous)
             scores["similarity"] = similarity
-            scores["followup"] = self.heads["followup"].probability(
-                followup_features(x, previous, similarity)
-            )
+            pair = followup_features(x, previous, similarity)
+            scores.update((name, self.heads[name].probability(pair)) for name in PAIR_HEADS)
         return scores
 
     def combine(self, scores: dict[str, float], context: TurnContext) -> TurnDecision:
         """The decision the thresholds make of :meth:`scores` in this context."""
         t = self.thresholds
         followup = scores.get("followup", 0.0) >= t.followup and bool(context.previous)
-        topic_changed = (
-            "similarity" in scores and not followup and scores["similarity"] < t.topic_similarity
-        )
+        topic_changed = "topic" in scores and not followup and scores["topic"] >= t.topic
         needed = {c for c in CAPABILITIES if scores[c] >= (t.added if followup else t.own(c))}
         if context.client_time and scores["asks_time"] >= t.context:
             needed.discard("web_search")

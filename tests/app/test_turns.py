@@ -122,6 +122,17 @@ def test_a_follow_up_keeps_web_search_and_a_new_topic_is_reported(
     assert french.capabilities == ()
 
 
+def test_a_reaction_after_a_photo_question_needs_nothing_and_is_no_new_topic(
+    encoder: Encoder, classifier: TurnClassifier
+) -> None:
+    bird, reaction = conversation(
+        encoder, classifier, ["which bird is sitting on the gate", "oh lovely, cheers for that"]
+    )
+    assert bird.capabilities == ("vision",)
+    assert reaction.capabilities == ()
+    assert not reaction.followup and not reaction.topic_changed
+
+
 def test_why_do_you_say_that_keeps_vision(encoder: Encoder, classifier: TurnClassifier) -> None:
     breed, why = conversation(
         encoder, classifier, ["what breed is that dog", "why do you say that?"]
@@ -137,7 +148,7 @@ def test_a_first_turn_without_previous_embedding_is_judged_alone(
     context = TurnContext("and tomorrow?", True, [PreviousTurn("hi", ("web_search",), None)])
     decision = classifier.decide(vector, None, context)
     assert not decision.followup and not decision.topic_changed
-    assert "followup" not in decision.scores
+    assert "followup" not in decision.scores and "topic" not in decision.scores
 
 
 def test_a_photo_question_needs_vision_however_it_is_put(
