@@ -48,6 +48,11 @@ from app.state import (
 )
 
 FEEDBACK_CHUNK = 1000
+POOL_SIZE = 8
+"""Connections per worker process. A burst of calls waits for a free one (a command takes well
+under a millisecond) rather than opening a connection, and a handshake, per call in flight: a
+burst of simultaneous handshakes on a busy machine can run past the connect timeout."""
+POOL_WAIT_S = 2.0  # the longest a call waits for a free connection before StateUnavailable
 
 
 @contextlib.contextmanager
@@ -76,8 +81,10 @@ class RedisStore(StateStore):
     ) -> None:
         self.prefix = prefix
         self.max_feedback = max_feedback
-        self._redis = aioredis.Redis.from_url(
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=POOL_SIZE,
+            timeout=POOL_WAIT_S,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             # one immediate retry, on connection errors only: after a Redis restart the pooled
@@ -85,6 +92,7 @@ class RedisStore(StateStore):
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=2,
         )
+        self._redis = aioredis.Redis.from_pool(pool)
         self._scripts = {
             name: self._redis.register_script(getattr(lua, name))
             for name in ("LOOKUP_KEY", "DELETE_KEY", "HIT", "RESERVE", "SETTLE",

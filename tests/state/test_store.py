@@ -21,7 +21,7 @@ from app.state import (
     to_micro,
 )
 from app.state.memory import MemoryStore
-from app.state.redis_store import RedisStore
+from app.state.redis_store import POOL_SIZE, RedisStore
 from tests.redis_server import RedisProcess, redis_server
 
 
@@ -69,6 +69,21 @@ async def test_only_the_hash_of_a_key_is_stored(redis_proc: RedisProcess) -> Non
     await store.aclose()
     assert key_hash(key).encode() in dump
     assert key.encode() not in dump and key.removeprefix(KEY_PREFIX).encode() not in dump
+
+
+async def test_a_burst_of_calls_shares_a_bounded_pool_of_connections(
+    redis_proc: RedisProcess,
+) -> None:
+    """200 calls at once from one worker all land, over at most ``POOL_SIZE`` connections."""
+    redis_proc.flush()
+    store = RedisStore(redis_proc.url)
+    with redis.Redis.from_url(redis_proc.url) as admin:
+        before = len(admin.client_list())
+        await asyncio.gather(*(store.add_usage(1, {"calls:a": 1}, 60) for _ in range(200)))
+        opened = len(admin.client_list()) - before
+    assert await store.usage([1]) == {1: {"calls:a": 200}}
+    await store.aclose()
+    assert 1 <= opened <= POOL_SIZE
 
 
 async def test_requests_per_minute(store: StateStore) -> None:
