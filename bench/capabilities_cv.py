@@ -1,6 +1,6 @@
 """How well the turn classifier (``app/turns.py``) decides turns written by someone else.
 
-Leave one source out: for each source of ``app/data/glasses_turns.jsonl`` (each written
+Leave one source out: for each source of ``data/glasses_turns.jsonl`` (each written
 independently, in its own style), fit the heads on all the other sources, choose the thresholds
 by cross-validation over those other sources in three groups of whole sources (so the left-out
 source never tunes anything), and

@@ -2,7 +2,7 @@
 
 Starts Switchboard under uvicorn with a catalog of local fake providers (tests/fake_upstream.py,
 which answer in about a millisecond) and posts glasses turns to ``/noa`` the way the Frame app
-does: the turns of our labelled glasses conversations (``app/data/glasses_turns.jsonl``) in
+does: the turns of our labelled glasses conversations (``data/glasses_turns.jsonl``) in
 order, each with its history so far, a 720x720 JPEG when the turn has a photo, location and
 time. Reports:
 

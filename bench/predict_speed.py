@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "routing"
-TURNS = ROOT / "app" / "data" / "glasses_turns.jsonl"
+TURNS = ROOT / "data" / "glasses_turns.jsonl"
 
 
 def distinct_prompts(paths: list[Path], count: int) -> list[str]:

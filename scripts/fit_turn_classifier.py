@@ -394,12 +394,16 @@ def choose_thresholds(
 
 
 def fit(
-    table: Table, c: float = C_CAPABILITY, plain_text: bool = False
+    table: Table,
+    c: float = C_CAPABILITY,
+    plain_text: bool = False,
+    folds: list[tuple[Rows, Rows]] | None = None,
 ) -> tuple[TurnClassifier, dict[int, TurnDecision]]:
     """The shipped classifier (heads on all turns, thresholds chosen leaving one source out)
     and its leave-one-source-out decisions under those thresholds; ``plain_text`` for a text
-    reader (:func:`choose_thresholds`)."""
-    scores, tests = out_of_fold_scores(table, source_folds(table), c)
+    reader (:func:`choose_thresholds`); ``folds`` other (train, test) folds than
+    :func:`source_folds`."""
+    scores, tests = out_of_fold_scores(table, folds or source_folds(table), c)
     thresholds = choose_thresholds(table, scores, tests, plain_text)
     rows = np.arange(len(table.turns), dtype=np.int64)
     classifier = TurnClassifier(fit_heads(table, rows, c), TEXT_DIM, thresholds, table.model_id)

@@ -1,7 +1,7 @@
 """Placeholder photos for the labelled glasses turns, generated on demand (never in git).
 
 Frame glasses send a 720x720 JPEG with most queries, pointed wherever the wearer faces. Each
-turn of ``app/data/glasses_turns.jsonl`` with ``has_image`` gets one, drawn with PIL:
+turn of ``data/glasses_turns.jsonl`` with ``has_image`` gets one, drawn with PIL:
 
 - ``photo``: its conversation's scene as a few shapes and a caption; one in six is drawn at
   night (dark colours with a few lights), so brightness alone does not say "empty".

@@ -25,7 +25,7 @@ follow-ups, and what the client sent (its time and location, the photo itself) i
   again") keep the previous turn's capabilities, as decided then, and add their own.
 
 **How it decides.** Logistic-regression heads fitted offline by
-``scripts/fit_turn_classifier.py`` on ``app/data/glasses_turns.jsonl`` (conversations from
+``scripts/fit_turn_classifier.py`` on ``data/glasses_turns.jsonl`` (conversations from
 several independently written sources, each kept apart as a ``source``); the weights are plain
 numbers in ``app/data/turn_classifier*.json`` (no pickle, loads in a few ms), one per kind of
 vector a turn is read on: all-mpnet-base-v2 for requests with a photo or the client's time or
@@ -89,7 +89,9 @@ HEADS = ("vision", "web_search", "asks_time", "asks_place", "followup", "topic")
 PAIR_HEADS = ("followup", "topic")  # read the turn with the one before it
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 DEFAULT_WEIGHTS = DATA_DIR / "turn_classifier.json"
-DEFAULT_TURNS = DATA_DIR / "glasses_turns.jsonl"
+DEFAULT_TURNS = Path(__file__).resolve().parents[2] / "data" / "glasses_turns.jsonl"
+"""The labelled conversations, in the repository, not the package: only the fit, the benches and
+the tests read them; the service reads the fitted heads."""
 FORMAT = 4
 
 
