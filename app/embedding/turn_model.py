@@ -4,8 +4,8 @@ Deciding what a glasses turn needs (``app.selection.turns``) is the decision a g
 notices most, and it is judged on conversations other people wrote. A larger sentence encoder
 generalises better to writers the classifier has not seen: fitted on the same turns, decided on
 sources left out of the fit, all-mpnet-base-v2 (110M parameters, 768 dimensions) sets the exact
-capability set right more often than all-MiniLM-L6-v2 (22M), the router's encoder: 0.859
-against 0.827 over 61 sources (``scripts/fit_turn_classifier.py --backend turns`` / ``--backend
+capability set right more often than all-MiniLM-L6-v2 (22M), the router's encoder: 0.856
+against 0.828 over 67 sources (``scripts/fit_turn_classifier.py --backend turns`` / ``--backend
 onnx``; ``bench/capabilities_cv.py`` has the full table, ``docs/glasses_labels.md``). It costs
 about 17 ms of CPU per short turn instead of 3 (``bench/embedding_speed.py``), which a spoken
 turn (transcription, then a model answering) does not notice and plain API text never pays:
