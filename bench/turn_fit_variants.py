@@ -11,7 +11,7 @@ held-out source is always decided whole). Prints exact set pooled, over all sour
 ``original``, the mean over sources, the weighted error count and each capability's recall.
 About five minutes per variant on 2 cores.
 
-    .venv/bin/python bench/turn_fit_variants.py --variant all: --variant half:share=0.5
+    .venv/bin/python bench/turn_fit_variants.py [--turns PATH] --variant all: --variant half:share=0.5
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import scripts.fit_turn_classifier as fitting
-from app.selection.turns import CAPABILITIES
+from app.selection.turns import CAPABILITIES, load_labelled_turns
 
 DEFAULT = ("today:", "C=3:C=3", "grams x2:gram=2", "grams x0.5:gram=0.5", "embedding x2:emb=2")
 
@@ -64,8 +64,9 @@ def run(table: fitting.Table, settings: dict[str, float]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variant", action="append", help="NAME:KEY=VALUE,... (repeatable)")
+    parser.add_argument("--turns", type=Path, help="labelled turns (default: the shipped ones)")
     args = parser.parse_args()
-    table = fitting.load_table()
+    table = fitting.load_table(load_labelled_turns(args.turns) if args.turns else None)
     print("| variant | exact pooled | all but original | source mean | weighted errors |"
           + "".join(f" {c} recall |" for c in CAPABILITIES))  # fmt: skip
     print("|---" * (5 + len(CAPABILITIES)) + "|")
